@@ -1,0 +1,28 @@
+# The two commands a new user needs (README): `make quickstart` and `make test`.
+# Both create .venv and install everything on first use; later calls reuse it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: quickstart test setup clean
+
+quickstart: $(STAMP)
+	$(BIN)/rlpretrain $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt scripts/install_system_deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: the local CPU wheel (any other spec pulls CUDA builds).
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	bash scripts/install_system_deps.sh
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,122 @@
+"""One RL step of rlpretrain's loop vs TRL's GRPOTrainer, same tiny model, in one run.
+
+Both sides do the same work per step: B contexts x G thoughts sampled at temperature 0.7 for at
+most T new tokens (stopping at </think>), the information-gain reward (policy with the thought vs
+an EMA/frozen teacher without it, teacher-forced), and one optimizer step. TRL gets the reward as a
+reward function using the same scorer. Prints median seconds per step (after warm-up steps), the
+ratio, and where our step's time goes.
+
+    python benchmarks/bench_step_vs_trl.py [--steps 12] [--warmup 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def our_steps(cfg_overrides, steps: int, warmup: int, run_dir: Path) -> list[dict]:
+    from hydra import compose, initialize_config_dir
+
+    from rlpretrain.cli import CONF_DIR
+    from rlpretrain.config import register_configs
+    from rlpretrain.loop import train
+    from rlpretrain.tracking import read_metrics
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[*cfg_overrides, f"trainer.max_steps={warmup + steps}", f"run_dir={run_dir}",
+                                           "tracking.progress=false", "tracking.tensorboard=false",
+                                           "checkpoint.every=0"])
+    train(cfg)
+    return read_metrics(run_dir, "timings.jsonl")[warmup:], cfg
+
+
+def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> list[float]:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlpretrain.data.documents import DocumentStream, load_documents
+    from rlpretrain.models.loading import load_model_and_tokenizer
+    from rlpretrain.models.scorer import TeacherForcedScorer
+
+    tokenizer, model = load_model_and_tokenizer(cfg.model, torch.device("cpu"))
+    m = cfg.method
+    open_id = tokenizer.convert_tokens_to_ids(m.thought_open)
+    close_id = tokenizer.convert_tokens_to_ids(m.thought_close)
+    stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer, m.min_context + 1, cfg.seed)
+    rng = random.Random(0)
+    rows = []
+    for doc in stream.docs[: 64 * m.contexts_per_step]:
+        t = rng.randrange(m.min_context, len(doc))
+        ctx = doc[max(0, t - m.max_context):t]
+        rows.append({"prompt": tokenizer.decode(ctx + [open_id]), "context_ids": ctx, "target_id": doc[t]})
+    dataset = Dataset.from_list(rows)
+
+    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    policy_scorer = TeacherForcedScorer(model, tokenizer.pad_token_id)
+    teacher_scorer = TeacherForcedScorer(teacher, tokenizer.pad_token_id)
+
+    def info_gain(prompts, completions, completion_ids, context_ids, target_id, **_):
+        scored, baseline = [], []
+        for ctx, thought, target in zip(context_ids, completion_ids, target_id):
+            closed = thought if thought[-1:] == [close_id] else thought + [close_id]
+            scored.append(ctx + [open_id] + closed + [target])
+            baseline.append(ctx + [target])
+        return (policy_scorer.tail_logprobs(scored, 1)[:, 0] - teacher_scorer.tail_logprobs(baseline, 1)[:, 0]).tolist()
+
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t0)
+
+    args = GRPOConfig(
+        output_dir=str(out_dir), use_cpu=True, bf16=False, seed=cfg.seed, report_to=[], save_strategy="no",
+        logging_steps=10_000, disable_tqdm=True, max_steps=warmup + steps, learning_rate=cfg.learner.lr,
+        per_device_train_batch_size=m.contexts_per_step * m.group_size, num_generations=m.group_size,
+        max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=1.0,
+        beta=0.0, scale_rewards="none", generation_kwargs={"eos_token_id": close_id}, dataloader_num_workers=0,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=info_gain, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=[Timer()])
+    trainer.train()
+    return times[warmup:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", default=[], help="Hydra overrides for both sides")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    with tempfile.TemporaryDirectory() as tmp:
+        ours, cfg = our_steps(["experiment=quickstart", *args.overrides], args.steps, args.warmup, Path(tmp) / "ours")
+        theirs = trl_steps(cfg, args.steps, args.warmup, Path(tmp) / "trl")
+    m = cfg.method
+    ours_step = statistics.median(t["time/step"] for t in ours)
+    trl_step = statistics.median(theirs)
+    print(f"batch: {m.contexts_per_step} contexts x G={m.group_size}, <= {cfg.rollout.max_new_tokens} new tokens, "
+          f"temperature {cfg.rollout.temperature}; {args.steps} timed steps after {args.warmup} warm-up")
+    print(f"rlpretrain step (median): {ours_step * 1000:8.1f} ms")
+    print(f"TRL GRPOTrainer step    : {trl_step * 1000:8.1f} ms")
+    print(f"ratio TRL / rlpretrain  : {trl_step / ours_step:8.2f}x")
+    print("where rlpretrain's step goes (median ms):")
+    for key in ("time/generate", "time/score", "time/update"):
+        print(f"  {key.split('/')[1]:<9} {statistics.median(t[key] for t in ours) * 1000:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""Reward functions: the registry, and the rewards shipped with the toolkit.
+
+Importing this package registers every built-in reward; user rewards load by dotted path.
+"""
+
+from rewards.registry import REWARDS, RewardError, WeightedReward, build_rewards, combine_rewards, load_reward, register_reward
+from rewards import info_gain  # noqa: F401  (registers "info_gain")
+
+__all__ = ["REWARDS", "RewardError", "WeightedReward", "build_rewards", "combine_rewards", "load_reward",
+           "register_reward"]

@@ -1,0 +1,26 @@
+"""RLP's information-gain reward (arXiv 2510.01265, §method).
+
+r(c) = S_pred(c) − S_ema, where S_pred(c) = log p_θ(x_t | x_<t, <think> c </think>) is scored by the
+policy and S_ema = log p_φ(x_t | x_<t) by the EMA teacher, both teacher-forced. With a horizon H > 1
+(not in the paper; off by default) each term is a discounted sum over x_t..x_{t+H-1}.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rewards.registry import register_reward
+
+
+def information_gain_terms(policy_scorer, ema_scorer, scored_ids: list[list[int]], baseline_ids: list[list[int]],
+                           horizon: int = 1, discount: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S_pred, S_ema) per sample; both sequences end with the same `horizon` target tokens."""
+    weights = discount ** torch.arange(horizon, dtype=torch.float32)
+    s_pred = policy_scorer.tail_logprobs(scored_ids, horizon) @ weights
+    s_ema = ema_scorer.tail_logprobs(baseline_ids, horizon) @ weights
+    return s_pred, s_ema
+
+
+@register_reward("info_gain")
+def info_gain(prompts, completions, *, s_pred, s_ema, **_):
+    return [float(p) - float(e) for p, e in zip(s_pred, s_ema)]

@@ -1,0 +1,89 @@
+"""PPO with a learned critic (algorithm.adv_estimator=gae): values, GAE advantages, value updates.
+
+Two critics, chosen by `algorithm.critic`:
+- `separate`: a copy of the policy with a value head (`ValueModel.from_policy`), trained on its own.
+- `value_head`: a linear head on the policy's last hidden states. The trunk is the policy's and is
+  not moved by the value loss (hidden states are detached); only the head is trained.
+
+The reward is given at a sequence's last completion token; per-token advantages come from GAE.
+Rows are in the learner's layout: `loss_mask[i, j] = 1` marks completion token j; the value of the
+state before token j is read at position j − 1.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from rlpretrain.algorithms.critic import ValueHead, ValueModel, gae, value_loss
+from rlpretrain.algorithms.losses import agg_denominator, agg_numerator
+from rlpretrain.learner.torch import TorchLearner
+
+
+class _HeadOnPolicy(torch.nn.Module):
+    """A value head reading the (frozen, shared) policy's last hidden states."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = [policy]  # a list keeps the policy's parameters out of this module's
+        self.head = ValueHead(policy.config.hidden_size)
+
+    def forward(self, input_ids, attention_mask):
+        with torch.no_grad():
+            hidden = self.policy[0](input_ids=input_ids, attention_mask=attention_mask,
+                                    output_hidden_states=True).hidden_states[-1]
+        return self.head(hidden.float())
+
+
+def build_critic(cfg, policy) -> torch.nn.Module:
+    if cfg.critic == "separate":
+        return ValueModel.from_policy(policy)
+    if cfg.critic == "value_head":
+        return _HeadOnPolicy(policy)
+    raise ValueError(f"algorithm.critic must be 'separate' or 'value_head', got '{cfg.critic}'")
+
+
+class ValueObjective:
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def denominator(self, micro) -> float:
+        return agg_denominator(micro["loss_mask"][:, 1:], "token_mean")
+
+    def numerator(self, module, micro):
+        mask = micro["loss_mask"][:, 1:]
+        values = module(micro["input_ids"], micro["attention_mask"])[:, :-1]
+        loss = value_loss(values, micro["old_values"][:, 1:], micro["returns"][:, 1:], mask, self.cfg.value_clip)
+        return agg_numerator(loss, mask, "token_mean"), {"value_loss": float((loss * mask).sum() / mask.sum().clamp(min=1))}
+
+
+class Critic:
+    def __init__(self, cfg, policy, learner_cfg, total_steps: int):
+        self.cfg = cfg
+        self.module = build_critic(cfg, policy)
+        critic_cfg = SimpleNamespace(**{**vars(_plain(learner_cfg)), "lr": cfg.critic_lr})
+        self.learner = TorchLearner(critic_cfg, self.module, total_steps)
+        self.objective = ValueObjective(cfg)
+
+    @torch.no_grad()
+    def advantages(self, tensors: dict[str, torch.Tensor], rewards: torch.Tensor) -> None:
+        """Adds per-token `advantages`, `returns` and `old_values` ([N, L], column 0 unused) to `tensors`."""
+        mask = tensors["loss_mask"][:, 1:]
+        values = self.module(tensors["input_ids"], tensors["attention_mask"])[:, :-1].float()
+        last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)  # index of each row's last completion token
+        token_rewards = torch.zeros_like(mask)
+        token_rewards[torch.arange(len(last)), last] = rewards
+        adv, returns = gae(token_rewards, values * mask, mask, self.cfg.gamma, self.cfg.lam)
+        pad = lambda x: torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)
+        tensors.update(advantages=pad(adv), returns=pad(returns), old_values=pad(values * mask))
+
+    def train_step(self, tensors) -> dict[str, float]:
+        keys = ("input_ids", "attention_mask", "loss_mask", "returns", "old_values")
+        stats = self.learner.train_step({k: tensors[k] for k in keys}, self.objective)
+        return {"critic/" + k: v for k, v in stats.items() if k in ("value_loss", "grad_norm")}
+
+
+def _plain(cfg):
+    from omegaconf import DictConfig, OmegaConf
+    return SimpleNamespace(**OmegaConf.to_container(cfg)) if isinstance(cfg, DictConfig) else cfg

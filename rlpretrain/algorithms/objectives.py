@@ -1,0 +1,82 @@
+"""Losses in the learner's numerator/denominator form (see learner/base.py).
+
+A batch row is one right-padded token sequence; `loss_mask[i, j] = 1` marks token j as a
+trained target (predicted from tokens < j). Everything is shifted by one inside, once, here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlpretrain.algorithms.losses import (
+    POLICY_LOSSES,
+    agg_denominator,
+    agg_numerator,
+    entropy_from_logits,
+    kl_penalty,
+    next_token_loss,
+    token_logprobs,
+)
+
+
+def _forward_logits(module, micro) -> torch.Tensor:
+    out = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"])
+    return out.logits[:, :-1].float()
+
+
+def _shifted(micro, key):
+    value = micro[key]
+    return value[:, 1:] if value.dim() == 2 else value
+
+
+class NextTokenObjective:
+    """Cross-entropy on the masked targets; token mean over the whole batch by default."""
+
+    def __init__(self, agg: str = "token_mean"):
+        self.agg = agg
+
+    def denominator(self, micro) -> float:
+        return agg_denominator(_shifted(micro, "loss_mask"), self.agg)
+
+    def numerator(self, module, micro):
+        mask = _shifted(micro, "loss_mask")
+        loss_mat = next_token_loss(_forward_logits(module, micro), micro["input_ids"][:, 1:])
+        numerator = agg_numerator(loss_mat, mask, self.agg)
+        # weighted by denominator shares in the learner, this adds up to the full-batch loss
+        return numerator, {"ntp_loss": float(numerator.detach() / max(self.denominator(micro), 1e-12))}
+
+
+class PolicyGradientObjective:
+    """A registered policy loss on completion tokens, plus optional KL to a reference and entropy bonus.
+
+    Expects `advantages` ([N] per sequence or [N, L] per token), and optionally `old_logprobs`
+    (absent: exactly on-policy, the current log-probs detached) and `ref_logprobs` ([N, L]).
+    """
+
+    def __init__(self, cfg, temperature: float):
+        self.cfg = cfg
+        self.temperature = temperature
+        self.policy_loss = POLICY_LOSSES.get(cfg.policy_loss)
+
+    def denominator(self, micro) -> float:
+        return agg_denominator(_shifted(micro, "loss_mask"), self.cfg.loss_agg)
+
+    def numerator(self, module, micro):
+        cfg = self.cfg
+        mask = _shifted(micro, "loss_mask")
+        logits = _forward_logits(module, micro)
+        logp = token_logprobs(logits, micro["input_ids"][:, 1:], self.temperature)
+        old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
+        loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)
+        stats = {f"pg/{k}": float(v) for k, v in stats.items()}
+        if cfg.kl_coef > 0:
+            kl = kl_penalty(logp, _shifted(micro, "ref_logprobs"), cfg.kl_estimator)
+            loss_mat = loss_mat + cfg.kl_coef * kl
+            stats["kl"] = float((kl * mask).sum() / mask.sum().clamp(min=1))
+        if cfg.entropy_coef > 0:
+            entropy = entropy_from_logits(logits, self.temperature)
+            loss_mat = loss_mat - cfg.entropy_coef * entropy
+            stats["entropy"] = float((entropy * mask).sum() / mask.sum().clamp(min=1))
+        numerator = agg_numerator(loss_mat, mask, cfg.loss_agg, cfg.loss_norm_const)
+        stats["pg_loss"] = float(numerator.detach() / max(self.denominator(micro), 1e-12))
+        return numerator, stats

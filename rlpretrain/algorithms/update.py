@@ -1,0 +1,87 @@
+"""From a scored RolloutBatch to optimizer steps: advantages, then the policy loss.
+
+`ppo_epochs` x `mini_batches` optimizer steps per rollout batch. With one of each the update is
+exactly on-policy and π_old is the current policy (no extra forward pass); otherwise π_old's
+log-probs are recomputed once, before the first step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
+from rlpretrain.algorithms.losses import token_logprobs
+from rlpretrain.algorithms.objectives import PolicyGradientObjective
+from rlpretrain.learner.base import Learner, TensorBatch
+from rlpretrain.rollout.batch import RolloutBatch
+
+
+def group_advantages(batch: RolloutBatch, estimator: str) -> list[float]:
+    fn = ADVANTAGE_ESTIMATORS.get(estimator)
+    rewards = torch.tensor(batch.rewards, dtype=torch.float32)
+    group = torch.tensor(batch.group, dtype=torch.long)
+    role = torch.tensor(batch.role, dtype=torch.long) if batch.role is not None else None
+    return fn(rewards, group, role).tolist()
+
+
+@torch.no_grad()
+def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_tokens: int) -> torch.Tensor:
+    """Teacher-forced log-probs of every token (column 0 is 0), in row chunks that fit the budget."""
+    from rlpretrain.learner.microbatch import split_by_tokens
+
+    out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
+    row = 0
+    for micro in split_by_tokens(tensors, max_tokens):
+        logits = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"]).logits[:, :-1].float()
+        logp = token_logprobs(logits, micro["input_ids"][:, 1:], temperature)
+        n, width = micro["input_ids"].shape
+        out[row:row + n, 1:width] = logp.cpu()
+        row += n
+    return out
+
+
+class PolicyUpdate:
+    def __init__(self, cfg, learner: Learner, pad_id: int, temperature: float, total_steps: int):
+        self.cfg = cfg
+        self.learner = learner
+        self.pad_id = pad_id
+        self.temperature = temperature
+        self.objective = PolicyGradientObjective(cfg, temperature)
+        self.critic = None
+        if cfg.adv_estimator == "gae":
+            from rlpretrain.algorithms.critic_update import Critic
+            self.critic = Critic(cfg, learner.module, learner.cfg, total_steps)
+        else:
+            ADVANTAGE_ESTIMATORS.get(cfg.adv_estimator)  # fail early on a typo
+        # KL is measured against the initial policy, frozen
+        self.reference = copy.deepcopy(learner.module).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
+
+    def __call__(self, batch: RolloutBatch) -> dict[str, float]:
+        cfg = self.cfg
+        if self.critic is None:
+            batch.advantages = group_advantages(batch, cfg.adv_estimator)
+            tensors = batch.to_tensors(self.pad_id)
+        else:
+            tensors = batch.to_tensors(self.pad_id)
+            self.critic.advantages(tensors, torch.tensor(batch.rewards, dtype=torch.float32))
+            # per-sequence summary for dumps: the advantage of the first completion token
+            first = tensors["loss_mask"].argmax(dim=1)
+            batch.advantages = tensors["advantages"][torch.arange(len(batch)), first].tolist()
+        budget = self.learner.cfg.max_tokens_per_micro_batch
+        if self.reference is not None:
+            tensors["ref_logprobs"] = sequence_logprobs(self.reference, tensors, self.temperature, budget)
+        if cfg.ppo_epochs * cfg.mini_batches > 1:
+            tensors["old_logprobs"] = sequence_logprobs(self.learner.module, tensors, self.temperature, budget)
+        stats: dict[str, float] = {}
+        n = len(batch)
+        for epoch in range(cfg.ppo_epochs):
+            seed = self.learner.version * 1009 + epoch  # a different, reproducible shuffle every time
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if cfg.mini_batches > 1 else torch.arange(n)
+            for chunk in order.chunk(cfg.mini_batches):
+                part = {k: v[chunk] for k, v in tensors.items()}
+                stats = self.learner.train_step(part, self.objective)
+                if self.critic is not None:
+                    stats.update(self.critic.train_step(part))
+        return stats

@@ -1,0 +1,75 @@
+"""Checkpoints for exact resume, written atomically.
+
+`checkpoints/step_NNNNNN/` holds the policy (Hugging Face format, loadable with
+`from_pretrained`), method models (e.g. `ema/`), and `state.pt`: optimizer, scheduler, RNG states,
+the method's state (data cursor, ...) and the step. A checkpoint is written into a temporary
+directory and renamed into place, so a run killed mid-write leaves the previous one usable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from rlpretrain.seeding import rng_state, set_rng_state
+
+PREFIX = "step_"
+
+
+def checkpoint_dir(root: Path, step: int) -> Path:
+    return root / f"{PREFIX}{step:06d}"
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    if not root.exists():
+        return []
+    done = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.pt").exists()]
+    return sorted(done, key=lambda p: int(p.name[len(PREFIX):]))
+
+
+def save_checkpoint(root: Path, step: int, policy, tokenizer, learner, method, keep_last: int = 0) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    final = checkpoint_dir(root, step)
+    tmp = root / f".tmp-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    policy.save_pretrained(tmp / "policy", safe_serialization=True)
+    tokenizer.save_pretrained(tmp / "policy")
+    method.save_models(tmp)
+    torch.save({"step": step, "learner": learner.state_dict(), "method": method.state_dict(), "rng": rng_state()},
+               tmp / "state.pt")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    if keep_last > 0:
+        # version 0 is kept: it is the reference every dump is re-scored against
+        for old in [p for p in list_checkpoints(root) if p.name != checkpoint_dir(root, 0).name][:-keep_last]:
+            shutil.rmtree(old)
+    return final
+
+
+def resolve_resume(root: Path, resume: str | None) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = list_checkpoints(root)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / "state.pt").exists():
+        raise FileNotFoundError(f"resume={resume}: not a checkpoint directory (no state.pt)")
+    return path
+
+
+def load_checkpoint(path: Path, policy, learner, method) -> int:
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(path / "policy", dtype=next(policy.parameters()).dtype)
+    policy.load_state_dict(loaded.state_dict())
+    state = torch.load(path / "state.pt", weights_only=False)
+    learner.load_state_dict(state["learner"])
+    method.load_state_dict(state["method"])
+    method.load_models(path)
+    set_rng_state(state["rng"])
+    return state["step"]

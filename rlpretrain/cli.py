@@ -1,0 +1,55 @@
+"""`rlpretrain [experiment=NAME] [key=value ...]`: the Hydra entry point."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from rlpretrain.config import register_configs
+
+log = logging.getLogger("rlpretrain")
+# conf/ sits beside the package in the repository (installed editable, as the README does)
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _user_errors():
+    """Errors that mean "your input is wrong": shown as one line instead of a traceback."""
+    from rewards.registry import RewardError
+    from rlpretrain.data.documents import DataError
+    from rlpretrain.models.loading import ModelLoadError
+    return (DataError, ModelLoadError, RewardError, FileNotFoundError, KeyError, ValueError)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _run(cfg: DictConfig) -> None:
+    import transformers
+
+    from rlpretrain.loop import train
+
+    transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
+    try:
+        summary = train(cfg)
+    except _user_errors() as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
+    change = summary.reward_last - summary.reward_first
+    print(
+        f"\n{cfg.experiment_name}: {summary.steps} steps in {summary.wall_seconds:.0f} s  (run dir: {summary.run_dir})\n"
+        f"  reward mean, first fifth of steps: {summary.reward_first:+.4f}\n"
+        f"  reward mean, last fifth of steps:  {summary.reward_last:+.4f}\n"
+        f"  {'rose' if change > 0 else 'did not rise'} by {change:+.4f}\n"
+        f"  curves: rlpretrain-plot {summary.run_dir}"
+    )
+
+
+def main() -> None:
+    register_configs()
+    _run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The learner interface: owns the trainable module, the optimizer and the LR schedule.
+
+A learner knows nothing about RL. It takes a padded tensor batch and a `Loss`, and turns them into
+one optimizer step, splitting the batch into micro-batches by a token budget. The loss is given
+as numerator/denominator so that gradient accumulation over micro-batches equals the full-batch
+loss exactly (e.g. a token mean over the whole batch, not a mean of per-micro-batch means).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Protocol
+
+import torch
+
+TensorBatch = dict[str, torch.Tensor]
+
+
+class Loss(Protocol):
+    def denominator(self, micro: TensorBatch) -> float:
+        """This micro-batch's share of the global normaliser (computed from masks; no forward)."""
+
+    def numerator(self, module: torch.nn.Module, micro: TensorBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Forward pass; returns the un-normalised loss and stats for this micro-batch."""
+
+
+class Learner(ABC):
+    module: torch.nn.Module
+    version: int  # optimizer steps taken: the policy_version of weights that generate next
+
+    @abstractmethod
+    def train_step(self, batch: TensorBatch, loss: Loss) -> dict[str, float]:
+        """One optimizer step over the whole batch. Returns averaged loss stats, grad norm, lr."""
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """Optimizer, scheduler and version: everything but the weights, for exact resume."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device

@@ -1,0 +1,104 @@
+"""The generator–trainer loop. Every RL method runs through `train`.
+
+    prompts ─► engine.generate ─► method scores (rewards) ─► advantages + policy loss
+            ─► learner step ─► method.on_policy_updated (EMA) ─► weight sync ─► log / dump / checkpoint
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+import rlpretrain.methods  # noqa: F401  (registers the methods)
+import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
+from rlpretrain.algorithms.update import PolicyUpdate
+from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
+from rlpretrain.dumps import dump_rollouts
+from rlpretrain.learner.torch import LEARNERS
+from rlpretrain.methods.base import METHODS
+from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
+from rlpretrain.rollout.base import ROLLOUT_ENGINES
+from rlpretrain.seeding import seed_everything
+from rlpretrain.tracking import Tracker, read_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    steps: int
+    wall_seconds: float
+    reward_first: float  # mean reward over the first fifth of the steps
+    reward_last: float  # ... and over the last fifth
+
+    @property
+    def reward_rose(self) -> bool:
+        return self.reward_last > self.reward_first
+
+
+def train(cfg) -> RunSummary:
+    started = time.time()
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+
+    tokenizer, policy = load_model_and_tokenizer(cfg.model, device)
+    pad_id = tokenizer.pad_token_id
+    learner = LEARNERS.get(cfg.learner.name)(cfg.learner, policy, total_steps=cfg.trainer.max_steps)
+    engine = ROLLOUT_ENGINES.get(cfg.rollout.name)(cfg.rollout, learner.module, tokenizer)
+    method = METHODS.get(cfg.method.name)(cfg, tokenizer, learner)
+    update = PolicyUpdate(cfg.algorithm, learner, pad_id, cfg.rollout.temperature, cfg.trainer.max_steps)
+
+    ckpt_root = run_dir / "checkpoints"
+    resume_from = resolve_resume(ckpt_root, cfg.resume)
+    start = load_checkpoint(resume_from, policy, learner, method) if resume_from else 0
+    if resume_from:
+        log.info("resumed from %s at step %d", resume_from, start)
+    elif not list_checkpoints(ckpt_root):
+        save_checkpoint(ckpt_root, 0, policy, tokenizer, learner, method)  # version 0: the initial weights
+    tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=True), resume_from_step=start)
+
+    bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps, desc=cfg.experiment_name,
+               unit="step", dynamic_ncols=True, disable=not cfg.tracking.progress)
+    for step in bar:
+        t0 = time.perf_counter()
+        batch = method.rollout(step, engine)
+        t1 = time.perf_counter()
+        stats = update(batch)
+        method.on_policy_updated()
+        sync = engine.sync_weights(learner.module)
+        t2 = time.perf_counter()
+
+        tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
+        metrics = {
+            "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
+            **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
+        }
+        timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
+                   "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
+        tracker.log(step + 1, metrics, timings)
+        if cfg.dump_rollouts:
+            dump_rollouts(run_dir, step + 1, batch)
+        bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
+                        tok_s=f"{timings['tokens_per_s']:.0f}")
+        if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
+            save_checkpoint(ckpt_root, step + 1, policy, tokenizer, learner, method, cfg.checkpoint.keep_last)
+    bar.close()
+    tracker.close()
+    return summarize(run_dir, time.time() - started)
+
+
+def summarize(run_dir: Path, wall_seconds: float) -> RunSummary:
+    rewards = [m["reward_mean"] for m in read_metrics(run_dir)]
+    fifth = max(1, len(rewards) // 5)
+    return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds,
+                      reward_first=statistics.fmean(rewards[:fifth]) if rewards else float("nan"),
+                      reward_last=statistics.fmean(rewards[-fifth:]) if rewards else float("nan"))

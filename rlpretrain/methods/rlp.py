@@ -1,0 +1,138 @@
+"""RLP: reinforcement as a pretraining objective (NVIDIA, arXiv 2510.01265).
+
+For each sampled (context x_<t, next token x_t) the policy writes G thoughts after `<think>`;
+each thought is rewarded by how much it raises the log-probability of x_t over an EMA no-think
+teacher. Only the thought tokens are trained (the loop's policy loss on completion tokens).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from rewards import build_rewards, combine_rewards
+from rewards.info_gain import information_gain_terms
+from rlpretrain.data.documents import DocumentStream, load_documents
+from rlpretrain.data.positions import POSITION_SAMPLERS
+from rlpretrain.methods.base import METHODS, Method
+from rlpretrain.models.ema import EMATeacher
+from rlpretrain.models.scorer import TeacherForcedScorer
+from rlpretrain.models.special_tokens import single_token_id
+from rlpretrain.rollout.base import RolloutEngine, SamplingParams
+from rlpretrain.rollout.batch import RolloutBatch
+from rlpretrain.seeding import derive_seed
+
+
+@METHODS.register("rlp")
+class RLP(Method):
+    def __init__(self, cfg, tokenizer, learner):
+        self.cfg = cfg.method
+        self.seed = cfg.seed
+        self.tokenizer = tokenizer
+        self.learner = learner
+        m = self.cfg
+        if m.group_size < 2:
+            raise ValueError("method.group_size must be at least 2 (the advantage compares thoughts of one context)")
+        POSITION_SAMPLERS.get(m.position_sampling)  # fail early on a typo
+        self.open_id = single_token_id(tokenizer, m.thought_open)
+        self.close_id = single_token_id(tokenizer, m.thought_close)
+        self.stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer,
+                                     min_tokens=m.min_context + m.horizon, seed=cfg.seed)
+        self.rewards = build_rewards(m.rewards)
+        self.ema = EMATeacher(m.ema_decay)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        budget = cfg.learner.max_tokens_per_micro_batch
+        self.policy_scorer = TeacherForcedScorer(learner.module, pad, budget)
+        self.ema_scorer: TeacherForcedScorer | None = None
+        self._pad, self._budget = pad, budget
+        self.sampling = SamplingParams(
+            max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+            n=m.group_size, stop_token_ids=[self.close_id], stop_strings=list(cfg.rollout.stop_strings),
+        )
+
+    def _ensure_ema(self) -> None:
+        if not self.ema.initialised:  # lazily, on the first batch (as the paper does)
+            self.ema.init_from(self.learner.module)
+        if self.ema_scorer is None:
+            self.ema_scorer = TeacherForcedScorer(self.ema.module, self._pad, self._budget)
+
+    def rollout(self, step: int, engine: RolloutEngine) -> RolloutBatch:
+        m = self.cfg
+        self._ensure_ema()
+        rng = random.Random(derive_seed(self.seed, step, "positions"))
+        picks = self.stream.take(m.contexts_per_step)
+        docs = [self.stream.docs[i] for i, _ in picks]
+        positions = POSITION_SAMPLERS.get(m.position_sampling)(docs, [e for _, e in picks], rng, m, self.ema_scorer)
+        contexts = [doc[max(0, t - m.max_context):t] for doc, t in zip(docs, positions)]
+        targets = [doc[t:t + m.horizon] for doc, t in zip(docs, positions)]
+
+        params = SamplingParams(**{**self.sampling.__dict__, "seed": derive_seed(self.seed, step, "sampling")})
+        t0 = time.perf_counter()
+        generations = engine.generate([ctx + [self.open_id] for ctx in contexts], params)
+        t1 = time.perf_counter()
+
+        prompt_ids, completion_ids, logprobs, finish, group = [], [], [], [], []
+        scored_ids, baseline_ids, target_ids = [], [], []
+        for g, (ctx, target, samples) in enumerate(zip(contexts, targets, generations)):
+            for sample in samples:
+                thought = sample.token_ids
+                closed = thought if thought[-1:] == [self.close_id] else thought + [self.close_id]
+                prompt_ids.append(ctx + [self.open_id])
+                completion_ids.append(thought)
+                logprobs.append(sample.logprobs)
+                finish.append(sample.finish_reason)
+                group.append(g)
+                scored_ids.append(ctx + [self.open_id] + closed + target)
+                baseline_ids.append(ctx + target)
+                target_ids.append(target)
+
+        s_pred, s_ema = information_gain_terms(self.policy_scorer, self.ema_scorer, scored_ids, baseline_ids,
+                                               m.horizon, m.horizon_discount)
+        decode = self.tokenizer.decode
+        columns = {
+            "s_pred": s_pred.tolist(), "s_ema": s_ema.tolist(), "scored_ids": scored_ids,
+            "baseline_ids": baseline_ids, "target_ids": target_ids,
+            "target_text": [decode(t) for t in target_ids],
+        }
+        rewards, per_fn = combine_rewards(self.rewards, [decode(p) for p in prompt_ids],
+                                          [decode(c, skip_special_tokens=False) for c in completion_ids], columns)
+        if len(per_fn) > 1:
+            columns.update({f"reward/{name}": values for name, values in per_fn.items()})
+        return RolloutBatch(prompt_ids=prompt_ids, completion_ids=completion_ids, sampling_logprobs=logprobs,
+                            finish_reasons=finish, rewards=rewards, group=group,
+                            policy_version=self.learner.version, columns=columns,
+                            timings={"time/generate": t1 - t0, "time/score": time.perf_counter() - t1})
+
+    def metrics(self, batch: RolloutBatch) -> dict[str, float]:
+        lengths = [len(c) for c in batch.completion_ids]
+        return {
+            "s_pred_mean": statistics.fmean(batch.columns["s_pred"]),
+            "s_ema_mean": statistics.fmean(batch.columns["s_ema"]),
+            "thought_len_mean": statistics.fmean(lengths),
+            "thought_truncated_frac": batch.finish_reasons.count("length") / len(batch),
+        }
+
+    def on_policy_updated(self) -> None:
+        self.ema.update(self.learner.module)
+
+    def state_dict(self) -> dict:
+        return {"stream": self.stream.state_dict(), "ema_initialised": self.ema.initialised}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state["stream"])
+
+    def save_models(self, directory: Path) -> None:
+        if self.ema.initialised:
+            self.ema.module.save_pretrained(directory / "ema", safe_serialization=True)
+
+    def load_models(self, directory: Path) -> None:
+        if (directory / "ema").exists():
+            from transformers import AutoModelForCausalLM
+            loaded = AutoModelForCausalLM.from_pretrained(directory / "ema", dtype=torch.float32)
+            self.ema.init_from(self.learner.module)
+            self.ema.module.load_state_dict(loaded.state_dict())
+            self.ema_scorer = None

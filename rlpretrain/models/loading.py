@@ -1,0 +1,52 @@
+"""Loading a policy and tokenizer: the embedded tiny model, a local directory or a hub id."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from rlpretrain.models.embedded import ensure_embedded_model
+from rlpretrain.models.special_tokens import ensure_think_tokens
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelLoadError(ValueError):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_model_path(cfg) -> str:
+    path = cfg.name_or_path
+    if path.startswith("embedded:"):
+        return str(ensure_embedded_model(path.split(":", 1)[1], cfg.embedded, cfg.cache_dir))
+    looks_local = path.startswith((".", "/", "~")) or os.sep in path and path.count("/") != 1
+    if looks_local and not os.path.isdir(os.path.expanduser(path)):
+        raise ModelLoadError(f"model.name_or_path '{path}' does not exist (not a directory)")
+    return os.path.expanduser(path)
+
+
+def load_model_and_tokenizer(cfg, device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if cfg.dtype not in DTYPES:
+        raise ModelLoadError(f"model.dtype must be one of {sorted(DTYPES)}, got '{cfg.dtype}'")
+    path = resolve_model_path(cfg)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[cfg.dtype],
+                                                     trust_remote_code=cfg.trust_remote_code)
+    except OSError as e:
+        raise ModelLoadError(f"cannot load model.name_or_path '{cfg.name_or_path}': it is neither a local model "
+                             f"directory nor a reachable Hugging Face model ({e})") from e
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if cfg.add_think_tokens:
+        ensure_think_tokens(tokenizer, model)
+    return tokenizer, model.to(device)

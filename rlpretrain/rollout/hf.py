@@ -1,0 +1,94 @@
+"""Rollout engine on a transformers model: batched KV-cache sampling, no `generate()` overhead.
+
+Colocated with the learner it samples from the learner's own module, so a weight sync is free.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, SamplingParams, SyncStats
+from rlpretrain.rollout.sampling import sample_next
+
+
+@ROLLOUT_ENGINES.register("hf")
+class HFEngine(RolloutEngine):
+    def __init__(self, cfg, module: torch.nn.Module, tokenizer):
+        self.cfg = cfg
+        self.module = module
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def sync_weights(self, module) -> SyncStats:
+        self.module = module  # shared module: nothing to copy
+        return SyncStats()
+
+    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token")
+        flat = [p for p in prompts for _ in range(params.n)]
+        generator = torch.Generator(device=self._device()).manual_seed(params.seed)
+        out: list[Completion] = []
+        step = self.cfg.max_batch_size
+        for start in range(0, len(flat), step):
+            out.extend(self._generate_batch(flat[start:start + step], params, generator))
+        return [out[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
+
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts, params: SamplingParams, generator) -> list[Completion]:
+        device = self._device()
+        was_training = self.module.training
+        self.module.eval()
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):  # left padding: every row's next token is at the same column
+            ids[i, width - len(p):] = torch.tensor(p, device=device)
+            mask[i, width - len(p):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        stop_ids = torch.tensor(params.stop_token_ids or [-1], device=device)
+        tokens = torch.empty((len(prompts), 0), dtype=torch.long, device=device)
+        logps = torch.empty((len(prompts), 0), device=device)
+        finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+        lengths = torch.zeros(len(prompts), dtype=torch.long, device=device)
+        stopped = torch.zeros_like(finished)
+        cache = None
+        step_ids, step_pos = ids, positions
+        for _ in range(params.max_new_tokens):
+            out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
+                              past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            token, logp = sample_next(out.logits[:, -1], params.temperature, params.top_p, generator)
+            token = torch.where(finished, self.pad_id, token)
+            tokens = torch.cat([tokens, token[:, None]], dim=1)
+            logps = torch.cat([logps, logp[:, None]], dim=1)
+            lengths += (~finished).long()
+            hit = torch.isin(token, stop_ids) & ~finished
+            if params.stop_strings:
+                hit |= self._hits_stop_string(tokens, lengths, params.stop_strings) & ~finished
+            stopped |= hit
+            finished |= hit
+            if bool(finished.all()):
+                break
+            step_ids = token[:, None]
+            step_pos = step_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        if was_training:
+            self.module.train()
+        return [
+            Completion(token_ids=tokens[i, :lengths[i]].tolist(), logprobs=logps[i, :lengths[i]].tolist(),
+                       finish_reason="stop" if bool(stopped[i]) else "length")
+            for i in range(len(prompts))
+        ]
+
+    def _hits_stop_string(self, tokens, lengths, stop_strings) -> torch.Tensor:
+        longest = max(len(s) for s in stop_strings)
+        hits = []
+        for row, n in zip(tokens.tolist(), lengths.tolist()):
+            # a stop string of k characters spans at most k tokens: decode only the tail
+            tail = self.tokenizer.decode(row[max(0, n - longest - 1):n])
+            hits.append(any(s in tail for s in stop_strings))
+        return torch.tensor(hits, device=tokens.device)
