@@ -27,15 +27,17 @@ def _user_errors():
 def _run(cfg: DictConfig) -> None:
     import transformers
 
-    from rlpretrain.loop import train
+    from rlpretrain.runners import run
 
     transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
     try:
-        summary = train(cfg)
+        summary = run(cfg)
     except _user_errors() as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+    if summary is None:
+        return
     change = summary.reward_last - summary.reward_first
     print(
         f"\n{cfg.experiment_name}: {summary.steps} steps in {summary.wall_seconds:.0f} s  (run dir: {summary.run_dir})\n"

@@ -47,8 +47,9 @@ def test_split_respects_budget_and_keeps_rows():
 @pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean"])
 def test_micro_batching_equals_full_batch(agg):
     full, split = _model(), _model()
-    a = TorchLearner(_cfg(), full, total_steps=1)
-    b = TorchLearner(_cfg(max_tokens_per_micro_batch=20), split, total_steps=1)
+    # eps=1 makes Adam's step ~ lr·g, so rounding noise in tiny gradients cannot flip an update's sign
+    a = TorchLearner(_cfg(eps=1.0), full, total_steps=1)
+    b = TorchLearner(_cfg(eps=1.0, max_tokens_per_micro_batch=20), split, total_steps=1)
     sa = a.train_step(_batch(), NextTokenObjective(agg))
     sb = b.train_step(_batch(), NextTokenObjective(agg))
     assert sb["micro_batches"] > 1 and sa["micro_batches"] == 1
@@ -56,7 +57,7 @@ def test_micro_batching_equals_full_batch(agg):
     # the pre-clip gradient norm catches a wrong normaliser (Adam's first step would hide it)
     assert math.isclose(sa["grad_norm"], sb["grad_norm"], rel_tol=1e-5)
     for p, q in zip(full.parameters(), split.parameters()):
-        assert torch.allclose(p, q, atol=1e-4)
+        assert torch.allclose(p, q, atol=1e-7)
 
 
 def test_grad_clip_and_version():

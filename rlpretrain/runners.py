@@ -1,0 +1,20 @@
+"""What `rlpretrain` runs for a config: the RL loop, unless the method registers its own runner.
+
+Non-RL methods (next-token training, offline generation jobs) register a function
+`fn(cfg) -> RunSummary | None` here under their method name.
+"""
+
+from __future__ import annotations
+
+from rlpretrain.registry import Registry
+
+RUNNERS: Registry = Registry("runner")
+
+
+def run(cfg):
+    import rlpretrain.methods  # noqa: F401  (registers methods and their runners)
+
+    if cfg.method.name in RUNNERS:
+        return RUNNERS.get(cfg.method.name)(cfg)
+    from rlpretrain.loop import train
+    return train(cfg)
