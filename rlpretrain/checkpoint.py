@@ -2,7 +2,7 @@
 
 `checkpoints/step_NNNNNN/` holds the policy (Hugging Face format, loadable with
 `from_pretrained`), method models (e.g. `ema/`), and `state.pt`: optimizer, scheduler, RNG states,
-the method's state (data cursor, ...) and the step. A checkpoint is written into a temporary
+the method's state (data cursor, ...), the update's state (a learned critic) and the step. A checkpoint is written into a temporary
 directory and renamed into place, so a run killed mid-write leaves the previous one usable.
 """
 
@@ -30,7 +30,7 @@ def list_checkpoints(root: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name[len(PREFIX):]))
 
 
-def save_checkpoint(root: Path, step: int, policy, tokenizer, learner, method, keep_last: int = 0) -> Path:
+def save_checkpoint(root: Path, step: int, policy, tokenizer, learner, method, update=None, keep_last: int = 0) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_dir(root, step)
     tmp = root / f".tmp-{final.name}"
@@ -38,8 +38,8 @@ def save_checkpoint(root: Path, step: int, policy, tokenizer, learner, method, k
     policy.save_pretrained(tmp / "policy", safe_serialization=True)
     tokenizer.save_pretrained(tmp / "policy")
     method.save_models(tmp)
-    torch.save({"step": step, "learner": learner.state_dict(), "method": method.state_dict(), "rng": rng_state()},
-               tmp / "state.pt")
+    torch.save({"step": step, "learner": learner.state_dict(), "method": method.state_dict(), "rng": rng_state(),
+                "update": update.state_dict() if update is not None else {}}, tmp / "state.pt")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -62,7 +62,7 @@ def resolve_resume(root: Path, resume: str | None) -> Path | None:
     return path
 
 
-def load_checkpoint(path: Path, policy, learner, method) -> int:
+def load_checkpoint(path: Path, policy, learner, method, update=None) -> int:
     from transformers import AutoModelForCausalLM
 
     loaded = AutoModelForCausalLM.from_pretrained(path / "policy", dtype=next(policy.parameters()).dtype)
@@ -71,5 +71,7 @@ def load_checkpoint(path: Path, policy, learner, method) -> int:
     learner.load_state_dict(state["learner"])
     method.load_state_dict(state["method"])
     method.load_models(path)
+    if update is not None:
+        update.load_state_dict(state["update"])
     set_rng_state(state["rng"])
     return state["step"]

@@ -65,3 +65,10 @@ def test_reward_path_that_does_not_import(small_cfg):
     cfg = small_cfg("method.rewards=[{name: no_such_pkg.reward_fn, weight: 1.0}]")
     with pytest.raises(RuntimeError, match="cannot import module 'no_such_pkg'"):
         train(cfg)
+
+
+def test_group_choice_on_command_line_wins_over_experiment():
+    from conftest import compose_cfg
+    assert compose_cfg().algorithm.adv_estimator == "rloo"
+    assert compose_cfg("algorithm=ppo").algorithm.adv_estimator == "gae"
+    assert compose_cfg("algorithm=grpo").algorithm.adv_estimator == "grpo"

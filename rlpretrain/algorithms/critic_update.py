@@ -55,7 +55,7 @@ class ValueObjective:
         mask = micro["loss_mask"][:, 1:]
         values = module(micro["input_ids"], micro["attention_mask"])[:, :-1]
         loss = value_loss(values, micro["old_values"][:, 1:], micro["returns"][:, 1:], mask, self.cfg.value_clip)
-        return agg_numerator(loss, mask, "token_mean"), {"value_loss": float((loss * mask).sum() / mask.sum().clamp(min=1))}
+        return agg_numerator(loss, mask, "token_mean"), {"value_loss": float((loss.detach() * mask).sum() / mask.sum().clamp(min=1))}
 
 
 class Critic:
@@ -77,6 +77,13 @@ class Critic:
         adv, returns = gae(token_rewards, values * mask, mask, self.cfg.gamma, self.cfg.lam)
         pad = lambda x: torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)
         tensors.update(advantages=pad(adv), returns=pad(returns), old_values=pad(values * mask))
+
+    def state_dict(self) -> dict:
+        return {"critic": self.module.state_dict(), "critic_learner": self.learner.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["critic"])
+        self.learner.load_state_dict(state["critic_learner"])
 
     def train_step(self, tensors) -> dict[str, float]:
         keys = ("input_ids", "attention_mask", "loss_mask", "returns", "old_values")

@@ -72,11 +72,11 @@ class PolicyGradientObjective:
         if cfg.kl_coef > 0:
             kl = kl_penalty(logp, _shifted(micro, "ref_logprobs"), cfg.kl_estimator)
             loss_mat = loss_mat + cfg.kl_coef * kl
-            stats["kl"] = float((kl * mask).sum() / mask.sum().clamp(min=1))
+            stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
         if cfg.entropy_coef > 0:
             entropy = entropy_from_logits(logits, self.temperature)
             loss_mat = loss_mat - cfg.entropy_coef * entropy
-            stats["entropy"] = float((entropy * mask).sum() / mask.sum().clamp(min=1))
+            stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
         numerator = agg_numerator(loss_mat, mask, cfg.loss_agg, cfg.loss_norm_const)
         stats["pg_loss"] = float(numerator.detach() / max(self.denominator(micro), 1e-12))
         return numerator, stats

@@ -58,6 +58,13 @@ class PolicyUpdate:
         # KL is measured against the initial policy, frozen
         self.reference = copy.deepcopy(learner.module).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
 
+    def state_dict(self) -> dict:
+        return self.critic.state_dict() if self.critic is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.critic is not None:
+            self.critic.load_state_dict(state)
+
     def __call__(self, batch: RolloutBatch) -> dict[str, float]:
         cfg = self.cfg
         if self.critic is None:
