@@ -36,10 +36,10 @@ def our_steps(cfg_overrides, steps: int, warmup: int, run_dir: Path) -> list[dic
                                            "tracking.progress=false", "tracking.tensorboard=false",
                                            "checkpoint.every=0"])
     train(cfg)
-    return read_metrics(run_dir, "timings.jsonl")[warmup:], cfg
+    return read_metrics(run_dir, "timings.jsonl")[warmup:], read_metrics(run_dir)[warmup:], cfg
 
 
-def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> list[float]:
+def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float], list[float]]:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -50,6 +50,8 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> list[float]:
 
     tokenizer, model = load_model_and_tokenizer(cfg.model, torch.device("cpu"))
     m = cfg.method
+    tokenizer.eos_token = m.thought_close  # TRL stops at the tokenizer's eos: make that </think>, as ours
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
     open_id = tokenizer.convert_tokens_to_ids(m.thought_open)
     close_id = tokenizer.convert_tokens_to_ids(m.thought_close)
     stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer, m.min_context + 1, cfg.seed)
@@ -84,15 +86,16 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> list[float]:
 
     args = GRPOConfig(
         output_dir=str(out_dir), use_cpu=True, bf16=False, seed=cfg.seed, report_to=[], save_strategy="no",
-        logging_steps=10_000, disable_tqdm=True, max_steps=warmup + steps, learning_rate=cfg.learner.lr,
+        logging_steps=1, disable_tqdm=True, max_steps=warmup + steps, learning_rate=cfg.learner.lr,
         per_device_train_batch_size=m.contexts_per_step * m.group_size, num_generations=m.group_size,
         max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=1.0,
-        beta=0.0, scale_rewards="none", generation_kwargs={"eos_token_id": close_id}, dataloader_num_workers=0,
+        beta=0.0, scale_rewards="none", dataloader_num_workers=0,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=info_gain, args=args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[Timer()])
     trainer.train()
-    return times[warmup:]
+    lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
+    return times[warmup:], lengths[warmup:]
 
 
 def main() -> None:
@@ -103,13 +106,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
-        ours, cfg = our_steps(["experiment=quickstart", *args.overrides], args.steps, args.warmup, Path(tmp) / "ours")
-        theirs = trl_steps(cfg, args.steps, args.warmup, Path(tmp) / "trl")
+        ours, ours_metrics, cfg = our_steps(["experiment=quickstart", *args.overrides], args.steps, args.warmup,
+                                            Path(tmp) / "ours")
+        theirs, trl_lengths = trl_steps(cfg, args.steps, args.warmup, Path(tmp) / "trl")
     m = cfg.method
     ours_step = statistics.median(t["time/step"] for t in ours)
     trl_step = statistics.median(theirs)
     print(f"batch: {m.contexts_per_step} contexts x G={m.group_size}, <= {cfg.rollout.max_new_tokens} new tokens, "
           f"temperature {cfg.rollout.temperature}; {args.steps} timed steps after {args.warmup} warm-up")
+    print(f"thought length (mean)   : rlpretrain {statistics.fmean(t['thought_len_mean'] for t in ours_metrics):.1f}, "
+          f"TRL {statistics.fmean(trl_lengths):.1f} tokens")
     print(f"rlpretrain step (median): {ours_step * 1000:8.1f} ms")
     print(f"TRL GRPOTrainer step    : {trl_step * 1000:8.1f} ms")
     print(f"ratio TRL / rlpretrain  : {trl_step / ours_step:8.2f}x")

@@ -17,7 +17,10 @@ def information_gain_terms(policy_scorer, ema_scorer, scored_ids: list[list[int]
     """(S_pred, S_ema) per sample; both sequences end with the same `horizon` target tokens."""
     weights = discount ** torch.arange(horizon, dtype=torch.float32)
     s_pred = policy_scorer.tail_logprobs(scored_ids, horizon) @ weights
-    s_ema = ema_scorer.tail_logprobs(baseline_ids, horizon) @ weights
+    # the no-think sequence is the same for all G thoughts of a context: score each once
+    unique = {tuple(seq): k for k, seq in enumerate(dict.fromkeys(map(tuple, baseline_ids)))}
+    unique_scores = ema_scorer.tail_logprobs([list(seq) for seq in unique], horizon) @ weights
+    s_ema = unique_scores[torch.tensor([unique[tuple(seq)] for seq in baseline_ids])]
     return s_pred, s_ema
 
 

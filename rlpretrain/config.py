@@ -64,6 +64,7 @@ class LearnerConfig:
     eps: float = 1e-8
     grad_clip: float = 1.0
     max_tokens_per_micro_batch: int = 16384
+    micro_batch_min_fill: float = 0.5  # start a new micro-batch when rows get shorter than this x the longest
     precision: str = "fp32"
 
 
@@ -125,6 +126,133 @@ class RLPConfig:
 
 
 @dataclass
+class TPTGenerateConfig:
+    """TPT's offline job: a thinking trajectory per document (rlpretrain/methods/tpt/generate.py).
+
+    Defaults are the paper's (arXiv 2509.20186 v4, Setup): 2k-token documents, at most 8k thinking
+    tokens, temperature 0.6, top-p 0.9, stop at </think>. The engine is `rollout.name`; its
+    batch limit is `rollout.max_batch_size` (the rollout group's sampling fields are not used).
+    """
+    name: str = "tpt_generate"
+    prompt: str = "thinking"  # thinking | random_focus (rlpretrain/methods/tpt/prompts.py)
+    max_doc_tokens: int = 2048  # documents truncated on a token boundary
+    max_thinking_tokens: int = 8192
+    temperature: float = 0.6
+    top_p: float = 0.9
+    think_open: str = "<think>"  # appended to the prompt: generation starts inside a thought
+    think_close: str = "</think>"  # stop token/string
+    use_chat_template: bool = True  # the generator's chat template, when its tokenizer has one
+    shard_size: int = 1000  # documents per output shard (the unit of resume and of work splitting)
+    batch_size: int = 16  # documents per generate call (the unit of in-shard progress)
+    num_workers: int = 1  # shard i belongs to worker i % num_workers
+    worker_index: int = 0
+    output_dir: Optional[str] = None  # default: <run_dir>/thinking
+    source_name: Optional[str] = None  # label per row; default: data.path or data.source
+    generator_name: Optional[str] = None  # recorded per row; default: model.name_or_path
+
+
+@dataclass
+class NTPSourceConfig:
+    """One source of a next-token mixture: a document dataset, optionally with a thinking column."""
+    label: str = "data"
+    weight: float = 1.0
+    source: str = "hf"  # hf | synthetic_arithmetic | tpt (a tpt_generate output directory in `path`)
+    path: Optional[str] = None
+    data_name: Optional[str] = None  # datasets config name
+    data_files: Optional[Any] = None
+    split: str = "train"
+    text_column: str = "text"
+    thinking_column: Optional[str] = None  # default "thinking" for source=tpt, none otherwise
+    num_docs: int = 2000  # synthetic only
+    max_docs: Optional[int] = None
+    seed: int = 0  # synthetic only: which corpus (offset from the run seed)
+
+
+@dataclass
+class NTPConfig:
+    """Next-token training on packed [document; thinking] samples: TPT, and with thinking off, CPT."""
+    name: str = "ntp"
+    sources: list[NTPSourceConfig] = field(default_factory=list)  # empty: `data` as one plain source
+    weight_mode: str = "per_sample"  # per_sample: each document of a source weighs `weight` | proportion
+    thinking: bool = True  # false: thinking columns are ignored (the continued-pretraining baseline)
+    template: str = "{document}<think>{thinking}</think>"  # a sample with thinking; {document} alone without
+    loss_on: str = "all"  # all | thinking (SFT-style: the thinking and the closing tag only)
+    max_doc_tokens: Optional[int] = None  # truncate documents (on a token boundary) before joining
+    seq_len: int = 8192
+    batch_size: int = 512  # packed sequences per optimizer step
+    token_budget: Optional[int] = None  # set: steps = ceil(budget / (batch_size * seq_len)), overriding trainer.max_steps
+    packing: str = "wrap"  # wrap: concatenate and cut | no_split: samples start a sequence unless longer than it
+    separator: str = "eos"  # after every sample: eos | none
+    init: str = "pretrained"  # pretrained: model.name_or_path's weights | scratch: its architecture, fresh weights
+    architecture: dict[str, Any] = field(default_factory=dict)  # config overrides for init=scratch
+    eval_source: Optional[NTPSourceConfig] = None  # held-out documents (plain; loss on document tokens)
+    eval_docs: int = 256
+    eval_every: int = 0  # 0: only at the start and the end
+    eval_dedup: bool = True  # drop held-out documents that also occur in a training source
+
+
+@dataclass
+class TPTPipelineConfig:
+    """Generate thinking for `data`, then train one model per arm at one token budget, then compare."""
+    name: str = "tpt_pipeline"
+    generate: TPTGenerateConfig = field(default_factory=TPTGenerateConfig)
+    train: NTPConfig = field(default_factory=NTPConfig)
+    arms: list[str] = field(default_factory=lambda: ["vanilla", "tpt"])  # vanilla: thinking off
+
+
+@dataclass
+class RPTEvalConfig:
+    """Next-token accuracy on held-out positions (RPT Table 1), run by the rpt runner before/after training."""
+    before: bool = False
+    after: bool = False
+    holdout_docs: int = 0  # the last N documents of the corpus are held out of training for evaluation
+    num_positions: int = 200  # held-out positions drawn among those above the lowest threshold
+    thresholds: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])  # easy / medium / hard (nested)
+    modes: list[str] = field(default_factory=lambda: ["standard", "reasoning"])
+    samples: int = 1  # reasoning: sampled responses per position (accuracy is their mean; pass@k if > 1)
+    temperature: Optional[float] = None  # reasoning; null: rollout.temperature
+    max_new_tokens: Optional[int] = None  # reasoning; null: rollout.max_new_tokens
+
+
+@dataclass
+class RPTFormatWarmupConfig:
+    """Optional next-token warm-up of the starting model on RPT-formatted responses (for the tiny model,
+    which has never seen the prompt or \\boxed{}). Off (steps 0) unless an experiment sets it."""
+    steps: int = 0
+    examples: int = 2000
+    lr: float = 1.0e-3
+    batch_size: int = 16
+    useful_prob: float = 0.5  # arithmetic contexts: digit-wise thought vs filler (as the embedded build)
+
+
+@dataclass
+class RPTConfig:
+    name: str = "rpt"
+    contexts_per_step: int = 16  # B (paper: 256)
+    group_size: int = 8  # G (paper: 8)
+    template: str = "v0"  # v0 | candidates | concise (rlpretrain/methods/rpt_prompts.py)
+    min_context: int = 8
+    max_context: int = 4096  # context tokens kept before t
+    target_tokens: int = 32  # continuation tokens a prediction may match (prefix matching)
+    think_open: str = "<think>"
+    think_close: str = "</think>"
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="prefix_match")])
+    # hard-position filter: proxy top-k entropy
+    entropy_filter: bool = True
+    entropy_threshold: float = 0.5  # the paper gives none; positions with H < threshold are dropped
+    entropy_top_k: int = 16
+    proxy_model: Optional[str] = None  # null: the policy's initial model
+    entropy_cache_dir: Optional[str] = None  # null: <model.cache_dir or ~/.cache/rlpretrain>/rpt-entropy/<key>
+    entropy_shard_docs: int = 256
+    entropy_window: int = 2048
+    # dynamic sampling (drop groups with all-equal rewards, refill): from this step on; null: never
+    dynamic_sampling_from_step: Optional[int] = None
+    dynamic_sampling_max_rounds: int = 4
+    eval: RPTEvalConfig = field(default_factory=RPTEvalConfig)
+    format_warmup: RPTFormatWarmupConfig = field(default_factory=RPTFormatWarmupConfig)
+
+
+@dataclass
 class TrainerConfig:
     max_steps: int = 40
 
@@ -162,7 +290,9 @@ class Config:
     run_dir: str = "${hydra:runtime.output_dir}"
 
 
-METHOD_SCHEMAS = {"rlp": RLPConfig}
+METHOD_SCHEMAS = {"rlp": RLPConfig, "tpt_generate": TPTGenerateConfig, "ntp": NTPConfig,
+                  "tpt_pipeline": TPTPipelineConfig}
+METHOD_SCHEMAS["rpt"] = RPTConfig
 
 
 def register_configs() -> None:

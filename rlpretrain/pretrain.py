@@ -19,7 +19,7 @@ def next_token_warmup(model, blocks: list[list[int]], steps: int, batch_size: in
                       on_step: Callable[[float], None] | None = None, seed: int = 0) -> list[float]:
     cfg = SimpleNamespace(lr=lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.01, lr_schedule="cosine",
                           warmup_steps=max(1, steps // 20), min_lr_ratio=0.1, grad_clip=1.0,
-                          max_tokens_per_micro_batch=1 << 30, precision="fp32")
+                          max_tokens_per_micro_batch=1 << 30, micro_batch_min_fill=0.0, precision="fp32")
     learner = TorchLearner(cfg, model, total_steps=steps)
     objective = NextTokenObjective()
     rng = random.Random(seed)

@@ -32,13 +32,11 @@ def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_toke
     from rlpretrain.learner.microbatch import split_by_tokens
 
     out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
-    row = 0
-    for micro in split_by_tokens(tensors, max_tokens):
+    rows = {"row": torch.arange(len(out)), "input_ids": tensors["input_ids"], "attention_mask": tensors["attention_mask"]}
+    for micro in split_by_tokens(rows, max_tokens):
         logits = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"]).logits[:, :-1].float()
         logp = token_logprobs(logits, micro["input_ids"][:, 1:], temperature)
-        n, width = micro["input_ids"].shape
-        out[row:row + n, 1:width] = logp.cpu()
-        row += n
+        out[micro["row"], 1:micro["input_ids"].shape[1]] = logp.cpu()
     return out
 
 

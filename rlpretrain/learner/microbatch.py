@@ -7,30 +7,36 @@ import torch
 from rlpretrain.learner.base import TensorBatch
 
 
-def split_by_tokens(batch: TensorBatch, max_tokens: int) -> list[TensorBatch]:
-    """Consecutive rows, each micro-batch's rows x (its longest row) <= max_tokens.
+def split_by_tokens(batch: TensorBatch, max_tokens: int, min_fill: float = 0.5) -> list[TensorBatch]:
+    """Micro-batches of rows of similar length, each (rows x its longest row) <= max_tokens.
 
-    Each micro-batch is trimmed to its own longest row, so short rows do not pay for long ones.
-    A single row longer than the budget still forms its own micro-batch.
+    Rows are taken longest first; a micro-batch closes when the budget is full or when the next
+    row is shorter than `min_fill` x the micro-batch's longest (so short rows are not padded to long
+    ones). Each micro-batch is trimmed to its longest row. The loss is a sum over micro-batches, so
+    their order does not change it. A single row over the budget forms its own micro-batch.
     """
-    lengths = batch["attention_mask"].sum(dim=1).tolist()
-    n = len(lengths)
-    micro, start = [], 0
-    while start < n:
-        end, longest = start + 1, lengths[start]
-        while end < n and max(longest, lengths[end]) * (end + 1 - start) <= max_tokens:
-            longest = max(longest, lengths[end])
-            end += 1
-        micro.append(_slice(batch, start, end, int(longest)))
-        start = end
+    lengths = batch["attention_mask"].sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True).tolist()
+    lengths = lengths.tolist()
+    micro, chunk = [], []
+    for i in order:
+        longest = lengths[chunk[0]] if chunk else lengths[i]
+        if chunk and ((len(chunk) + 1) * longest > max_tokens or lengths[i] < min_fill * longest):
+            micro.append(_select(batch, chunk, longest))
+            chunk, longest = [], lengths[i]
+        chunk.append(i)
+    if chunk:
+        micro.append(_select(batch, chunk, lengths[chunk[0]]))
     return micro
 
 
-def _slice(batch: TensorBatch, start: int, end: int, width: int) -> TensorBatch:
+def _select(batch: TensorBatch, rows: list[int], width: int) -> TensorBatch:
+    index = torch.tensor(rows)
+    full_width = batch["attention_mask"].shape[1]
     out = {}
     for key, value in batch.items():
-        value = value[start:end]
-        if value.dim() >= 2 and value.shape[1] == batch["attention_mask"].shape[1]:
+        value = value[index]
+        if value.dim() >= 2 and value.shape[1] == full_width:
             value = value[:, :width]
         out[key] = value
     return out

@@ -38,7 +38,7 @@ class TorchLearner(Learner):
 
     def train_step(self, batch: TensorBatch, loss: Loss) -> dict[str, float]:
         self.module.train()
-        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch)
+        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch, self.cfg.micro_batch_min_fill)
         total = sum(loss.denominator(m) for m in micro_batches)
         stats: dict[str, float] = {}
         if total > 0:

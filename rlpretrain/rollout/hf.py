@@ -42,46 +42,45 @@ class HFEngine(RolloutEngine):
         device = self._device()
         was_training = self.module.training
         self.module.eval()
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
+        n, width = len(prompts), max(len(p) for p in prompts)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=device)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):  # left padding: every row's next token is at the same column
             ids[i, width - len(p):] = torch.tensor(p, device=device)
             mask[i, width - len(p):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         stop_ids = torch.tensor(params.stop_token_ids or [-1], device=device)
-        tokens = torch.empty((len(prompts), 0), dtype=torch.long, device=device)
-        logps = torch.empty((len(prompts), 0), device=device)
-        finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
-        lengths = torch.zeros(len(prompts), dtype=torch.long, device=device)
-        stopped = torch.zeros_like(finished)
-        cache = None
-        step_ids, step_pos = ids, positions
-        for _ in range(params.max_new_tokens):
-            out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
+        tokens = torch.full((n, params.max_new_tokens), self.pad_id, dtype=torch.long, device=device)
+        logps = torch.zeros((n, params.max_new_tokens), device=device)
+        lengths = torch.zeros(n, dtype=torch.long, device=device)
+        stopped = torch.zeros(n, dtype=torch.bool, device=device)
+        active = torch.arange(n, device=device)  # rows still generating; finished rows leave the batch
+        step_ids, positions, cache = ids, (mask.cumsum(-1) - 1).clamp(min=0), None
+        for t in range(params.max_new_tokens):
+            out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                               past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
             token, logp = sample_next(out.logits[:, -1], params.temperature, params.top_p, generator)
-            token = torch.where(finished, self.pad_id, token)
-            tokens = torch.cat([tokens, token[:, None]], dim=1)
-            logps = torch.cat([logps, logp[:, None]], dim=1)
-            lengths += (~finished).long()
-            hit = torch.isin(token, stop_ids) & ~finished
+            tokens[active, t], logps[active, t] = token, logp
+            lengths[active] += 1
+            hit = torch.isin(token, stop_ids)
             if params.stop_strings:
-                hit |= self._hits_stop_string(tokens, lengths, params.stop_strings) & ~finished
-            stopped |= hit
-            finished |= hit
-            if bool(finished.all()):
+                hit |= self._hits_stop_string(tokens[active], lengths[active], params.stop_strings)
+            stopped[active[hit]] = True
+            if bool(hit.all()):
                 break
+            if bool(hit.any()):  # drop finished rows, KV cache included: no compute on them from here
+                keep = (~hit).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                active, token, mask, positions = active[keep], token[keep], mask[keep], positions[keep]
             step_ids = token[:, None]
-            step_pos = step_pos[:, -1:] + 1
+            positions = positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         if was_training:
             self.module.train()
         return [
             Completion(token_ids=tokens[i, :lengths[i]].tolist(), logprobs=logps[i, :lengths[i]].tolist(),
                        finish_reason="stop" if bool(stopped[i]) else "length")
-            for i in range(len(prompts))
+            for i in range(n)
         ]
 
     def _hits_stop_string(self, tokens, lengths, stop_strings) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Evaluations: RPT's next-token accuracy by entropy split (`rlpretrain-eval CHECKPOINT`)."""

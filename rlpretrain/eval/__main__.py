@@ -1,0 +1,3 @@
+from rlpretrain.eval.cli import main
+
+main()

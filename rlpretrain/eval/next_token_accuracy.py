@@ -1,0 +1,267 @@
+"""Next-token accuracy on held-out positions, split by a proxy's entropy (RPT arXiv 2506.08007 Table 1).
+
+Positions are drawn among the held-out documents' positions whose proxy top-k entropy exceeds the
+lowest threshold; split k counts the positions with entropy > threshold_k, so the splits are
+nested (easy > 0.5 ⊇ medium > 1.0 ⊇ hard > 1.5), as in the paper. Two modes:
+
+- standard: no reasoning; correct when the argmax next token given x_<t is x_t.
+- reasoning: the RPT prompt, a sampled ``<think> … </think> \\boxed{y}`` response, the prefix-match
+  reward of y (rewards/prefix_match.py); accuracy is the mean over `samples` responses
+  (Random@1 when samples = 1) and pass@k is reported as well when samples > 1.
+
+The same positions (chosen with the initial model as proxy) are used before and after training.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
+
+log = logging.getLogger(__name__)
+SPLIT_NAMES = ("easy", "medium", "hard")
+
+
+@dataclass
+class EvalItem:
+    doc: int
+    position: int
+    entropy: float
+
+
+@dataclass
+class EvalOptions:
+    thresholds: tuple = (0.5, 1.0, 1.5)
+    modes: tuple = ("standard", "reasoning")
+    template: str = "v0"
+    min_context: int = 8
+    max_context: int = 4096
+    target_tokens: int = 32
+    max_new_tokens: int = 64
+    temperature: float = 0.8
+    top_p: float = 1.0
+    samples: int = 1
+    seed: int = 0
+    think_open: str = "<think>"
+    think_close: str = "</think>"
+    max_tokens_per_batch: int = 16384
+    max_batch_size: int = 256
+
+
+def split_names(thresholds) -> list[str]:
+    return [SPLIT_NAMES[i] if len(thresholds) == 3 else f"split{i}" for i in range(len(thresholds))]
+
+
+def select_positions(docs: list[list[int]], entropies, min_entropy: float, num: int, min_context: int,
+                     seed: int) -> list[EvalItem]:
+    """Up to `num` positions (seeded draw) with entropy > min_entropy and at least min_context tokens before."""
+    candidates = [EvalItem(d, t, float(e[t - 1])) for d, e in enumerate(entropies)
+                  for t in range(max(1, min_context), len(docs[d])) if float(e[t - 1]) > min_entropy]
+    rng = random.Random(seed)
+    picked = rng.sample(candidates, min(num, len(candidates)))
+    return sorted(picked, key=lambda it: (it.doc, it.position))
+
+
+@torch.no_grad()
+def standard_correct(model, docs, items, opts: EvalOptions, pad_id: int) -> list[float]:
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    contexts = [docs[it.doc][max(0, it.position - opts.max_context):it.position] for it in items]
+    out = [0.0] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(contexts[i]))
+    start = 0
+    while start < len(order):
+        width = len(contexts[order[start]])
+        end = start
+        while end < len(order) and len(contexts[order[end]]) * (end - start + 1) <= max(opts.max_tokens_per_batch, width):
+            end += 1
+        batch = order[start:max(end, start + 1)]
+        width = max(len(contexts[i]) for i in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for k, i in enumerate(batch):
+            ids[k, width - len(contexts[i]):] = torch.tensor(contexts[i])
+            mask[k, width - len(contexts[i]):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                       logits_to_keep=1).logits[:, -1]
+        for k, i in enumerate(batch):
+            it = items[i]
+            out[i] = float(int(logits[k].argmax()) == docs[it.doc][it.position])
+        start += len(batch)
+    if was_training:
+        model.train()
+    return out
+
+
+def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
+    """Per item: mean prefix-match reward over the samples, pass@k, and the format-error count."""
+    from rlpretrain.methods.rpt_prompts import build_prompt
+    from rlpretrain.rollout.base import SamplingParams
+    from rlpretrain.rollout.hf import HFEngine
+
+    engine = HFEngine(SimpleNamespace(max_batch_size=opts.max_batch_size), model, tokenizer)
+    prompts = []
+    for it in items:
+        ctx = docs[it.doc][max(0, it.position - opts.max_context):it.position]
+        text = build_prompt(tokenizer, opts.template, tokenizer.decode(ctx), opts.think_open)
+        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    params = SamplingParams(max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, top_p=opts.top_p,
+                            n=opts.samples, stop_token_ids=[tokenizer.eos_token_id], seed=opts.seed)
+    generations = engine.generate(prompts, params) if items else []
+    mean, passk, errors, examples = [], [], 0, []
+    for it, samples in zip(items, generations):
+        target = token_bytes(tokenizer, docs[it.doc][it.position:it.position + opts.target_tokens])
+        scores = []
+        for s in samples:
+            text = tokenizer.decode(s.token_ids, skip_special_tokens=False)
+            pred = extract_boxed(text, opts.think_close)
+            errors += pred is None
+            scores.append(prefix_match_reward(pred, target))
+            if len(examples) < 3:
+                examples.append({"response": text, "prediction": pred, "target": b"".join(target).decode("utf-8", "replace")})
+        mean.append(sum(scores) / len(scores))
+        passk.append(float(max(scores)))
+    return {"mean": mean, "pass": passk, "format_errors": errors, "examples": examples}
+
+
+def accuracy_rows(items, per_mode: dict[str, list[float]], thresholds) -> list[dict]:
+    rows = []
+    for mode, values in per_mode.items():
+        for name, th in zip(split_names(thresholds), thresholds):
+            chosen = [v for it, v in zip(items, values) if it.entropy > th]
+            rows.append({"mode": mode, "split": name, "threshold": th, "n": len(chosen),
+                         "accuracy": 100.0 * sum(chosen) / len(chosen) if chosen else float("nan")})
+    return rows
+
+
+def evaluate_model(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    per_mode, extra = {}, {}
+    for mode in opts.modes:
+        if mode == "standard":
+            per_mode["standard"] = standard_correct(model, docs, items, opts, pad)
+        elif mode == "reasoning":
+            r = reasoning_correct(model, tokenizer, docs, items, opts)
+            per_mode["reasoning"] = r["mean"]
+            if opts.samples > 1:
+                per_mode[f"reasoning pass@{opts.samples}"] = r["pass"]
+            extra = {"format_error_frac": r["format_errors"] / max(1, len(items) * opts.samples),
+                     "examples": r["examples"]}
+        else:
+            raise ValueError(f"unknown evaluation mode '{mode}' (standard | reasoning)")
+    return {"rows": accuracy_rows(items, per_mode, opts.thresholds), "num_positions": len(items),
+            "thresholds": list(opts.thresholds), **extra}
+
+
+def to_markdown(result: dict, title: str = "") -> str:
+    thresholds = result["thresholds"]
+    names = split_names(thresholds)
+    head = "| mode | " + " | ".join(f"{n} (H > {t:g})" for n, t in zip(names, thresholds)) + " |"
+    lines = ([f"**{title}**", ""] if title else []) + [head, "|---" * (len(thresholds) + 1) + "|"]
+    modes = list(dict.fromkeys(r["mode"] for r in result["rows"]))
+    for mode in modes:
+        cells = []
+        for name in names:
+            r = next(r for r in result["rows"] if r["mode"] == mode and r["split"] == name)
+            cells.append(f"{r['accuracy']:.2f} (n={r['n']})" if r["n"] else "– (n=0)")
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    if "format_error_frac" in result:
+        lines += ["", f"reasoning format errors (no `</think>` or no box): {100 * result['format_error_frac']:.1f}%"]
+    return "\n".join(lines)
+
+
+def write_result(result: dict, out_dir: Path, name: str, title: str = "") -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(to_markdown(result, title) + "\n")
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    with (out_dir / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["mode", "split", "threshold", "n", "accuracy"])
+        writer.writeheader()
+        writer.writerows(result["rows"])
+    return out_dir / f"{name}.md"
+
+
+# ---------------------------------------------------------------- around a training run (the rpt runner)
+
+def options_from_cfg(cfg) -> EvalOptions:
+    m, ev = cfg.method, cfg.method.eval
+    return EvalOptions(
+        thresholds=tuple(ev.thresholds), modes=tuple(ev.modes), template=m.template, min_context=m.min_context,
+        max_context=m.max_context, target_tokens=m.target_tokens,
+        max_new_tokens=ev.max_new_tokens or cfg.rollout.max_new_tokens,
+        temperature=ev.temperature if ev.temperature is not None else cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p, samples=ev.samples, seed=cfg.seed, think_open=m.think_open,
+        think_close=m.think_close, max_tokens_per_batch=cfg.learner.max_tokens_per_micro_batch,
+        max_batch_size=cfg.rollout.max_batch_size)
+
+
+def heldout_docs(cfg, tokenizer) -> list[list[int]]:
+    from rlpretrain.data.documents import DataError, load_documents
+    from rlpretrain.methods.rpt import split_holdout
+
+    _, held = split_holdout(load_documents(cfg.data, cfg.seed), cfg.method.eval.holdout_docs)
+    if not held:
+        raise DataError("RPT evaluation needs held-out documents: set method.eval.holdout_docs > 0")
+    ids = tokenizer(held, add_special_tokens=False)["input_ids"]
+    return [d for d in ids if len(d) > cfg.method.min_context]
+
+
+def evaluate_run_start(cfg) -> dict:
+    """Choose the held-out positions with the initial model as proxy; evaluate it if eval.before."""
+    from rlpretrain.methods.rpt import cache_root, load_proxy, position_entropies, proxy_identity
+    from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
+
+    out_dir = Path(cfg.run_dir) / "eval"
+    tokenizer, model = load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
+    model.eval()
+    docs = heldout_docs(cfg, tokenizer)
+    opts = options_from_cfg(cfg)
+    proxy = load_proxy(cfg.method.proxy_model, tokenizer, model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ds = position_entropies(docs, proxy, pad, cfg.method, cache_root(cfg.model) / "rpt-entropy", proxy_identity(cfg),
+                            cfg.learner.max_tokens_per_micro_batch, progress=cfg.tracking.progress)
+    ent = [torch.zeros(max(len(d) - 1, 0)) for d in docs]
+    for d, p, e in zip(ds["doc_id"], ds["position"], ds["entropy"]):
+        ent[d][p - 1] = e
+    items = select_positions(docs, ent, min(opts.thresholds), cfg.method.eval.num_positions, opts.min_context, cfg.seed)
+    state = {"docs": docs, "items": items, "opts": opts, "before": None}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "positions.json").write_text(json.dumps([asdict(it) for it in items]))
+    if cfg.method.eval.before:
+        if (out_dir / "before.json").exists():  # a resumed run: the initial model was evaluated already
+            state["before"] = json.loads((out_dir / "before.json").read_text())
+        else:
+            state["before"] = evaluate_model(model, tokenizer, docs, items, opts)
+            write_result(state["before"], out_dir, "before", "before training")
+        print("\nRPT next-token accuracy (%), before training:\n" + to_markdown(state["before"]), flush=True)
+    del model, proxy
+    return state
+
+
+def evaluate_run_end(cfg, state: dict) -> dict | None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlpretrain.checkpoint import list_checkpoints
+    from rlpretrain.models.loading import DTYPES, pick_device
+
+    if not cfg.method.eval.after:
+        return None
+    last = list_checkpoints(Path(cfg.run_dir) / "checkpoints")[-1]
+    tokenizer = AutoTokenizer.from_pretrained(last / "policy")
+    model = AutoModelForCausalLM.from_pretrained(last / "policy", dtype=DTYPES[cfg.model.dtype]).to(pick_device(cfg.device)).eval()
+    after = evaluate_model(model, tokenizer, state["docs"], state["items"], state["opts"])
+    write_result(after, Path(cfg.run_dir) / "eval", "after", f"after training ({last.name})")
+    if state["before"] is not None:
+        print("\nRPT next-token accuracy (%), before training:\n" + to_markdown(state["before"]), flush=True)
+    print(f"\nRPT next-token accuracy (%), after training ({last.name}):\n" + to_markdown(after), flush=True)
+    return after

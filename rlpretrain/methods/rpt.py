@@ -1,0 +1,269 @@
+"""RPT: Reinforcement Pre-Training (Microsoft, arXiv 2506.08007).
+
+Next-token reasoning: for a context x_<t (a document prefix at a hard position) the policy writes
+``<think> … </think>`` then ``\\boxed{y}``; y may span several tokens and is rewarded by prefix
+matching against the true continuation (rewards/prefix_match.py). GRPO with G samples per
+context, KL 0, one update per batch (the algorithm config); dynamic sampling from a given step
+(rlpretrain/rollout/dynamic_sampling.py). Positions come from the entropy pre-pass
+(rlpretrain/data/entropy_filter.py). The rpt runner (below) adds the optional format warm-up and
+the before/after next-token-accuracy evaluation (rlpretrain/eval/) around the shared loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+
+from rewards import build_rewards, combine_rewards
+from rewards.prefix_match import extract_boxed, token_bytes
+from rlpretrain.data.documents import DataError, DocumentStream, load_documents
+from rlpretrain.data.entropy_filter import cache_key, document_entropies, entropy_prepass, hard_positions
+from rlpretrain.methods.base import METHODS, Method
+from rlpretrain.methods.rpt_prompts import TEMPLATES, build_prompt
+from rlpretrain.models.scorer import TeacherForcedScorer
+from rlpretrain.rollout.base import RolloutEngine, SamplingParams
+from rlpretrain.rollout.batch import RolloutBatch
+from rlpretrain.rollout.dynamic_sampling import dynamic_sample
+from rlpretrain.runners import RUNNERS
+from rlpretrain.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+def split_holdout(texts: list[str], holdout: int) -> tuple[list[str], list[str]]:
+    """The last `holdout` documents are the evaluation set, never trained on."""
+    if holdout <= 0:
+        return texts, []
+    if holdout >= len(texts):
+        raise DataError(f"method.eval.holdout_docs={holdout} leaves no training documents (corpus: {len(texts)})")
+    return texts[:-holdout], texts[-holdout:]
+
+
+def cache_root(model_cfg) -> Path:
+    from rlpretrain.models.embedded import default_cache_dir
+    return Path(model_cfg.cache_dir) if model_cfg.cache_dir else default_cache_dir()
+
+
+def load_proxy(path: str | None, tokenizer, fallback_module):
+    """The proxy model: `fallback_module` (the policy's initial weights) when path is None."""
+    if not path:
+        return fallback_module
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    proxy_tok = AutoTokenizer.from_pretrained(path)
+    if proxy_tok.get_vocab() != {k: v for k, v in tokenizer.get_vocab().items() if k in proxy_tok.get_vocab()}:
+        raise ValueError(f"method.proxy_model '{path}' has another vocabulary than the policy: "
+                         "the entropy positions would not line up")
+    device = next(fallback_module.parameters()).device
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32
+                                                ).to(device).eval()
+
+
+def position_entropies(docs: list[list[int]], proxy, pad_id: int, m, cache_dir: Path, identity: dict,
+                       max_tokens: int, progress: bool = True):
+    """The cached pre-pass over `docs` (a `datasets.Dataset` of doc_id, position, entropy)."""
+    digest = hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]
+    key = cache_key(docs=digest, k=m.entropy_top_k, window=m.entropy_window, **identity)
+    score = partial(document_entropies, proxy, k=m.entropy_top_k, pad_id=pad_id, max_tokens=max_tokens,
+                    window=m.entropy_window)
+    return entropy_prepass(docs, cache_dir / key, score, shard_docs=m.entropy_shard_docs, progress=progress)
+
+
+def proxy_identity(cfg) -> dict:
+    m = cfg.method
+    if m.proxy_model:
+        return {"proxy": m.proxy_model}
+    from omegaconf import OmegaConf
+    emb = OmegaConf.to_container(cfg.model.embedded, resolve=True) if cfg.model.name_or_path.startswith("embedded:") else None
+    return {"proxy": cfg.model.name_or_path, "embedded": emb}
+
+
+@METHODS.register("rpt")
+class RPT(Method):
+    def __init__(self, cfg, tokenizer, learner):
+        self.cfg = m = cfg.method
+        self.seed = cfg.seed
+        self.tokenizer = tokenizer
+        self.learner = learner
+        if m.group_size < 2:
+            raise ValueError("method.group_size must be at least 2 (GRPO compares the responses of one context)")
+        if m.template not in TEMPLATES:
+            raise ValueError(f"unknown method.template '{m.template}'; available: {', '.join(TEMPLATES)}")
+        texts, _ = split_holdout(load_documents(cfg.data, cfg.seed), m.eval.holdout_docs)
+        self.stream = DocumentStream(texts, tokenizer, min_tokens=m.min_context + 1, seed=cfg.seed)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        budget = cfg.learner.max_tokens_per_micro_batch
+        docs = self.stream.docs
+        if m.entropy_filter:
+            proxy = load_proxy(m.proxy_model, tokenizer, learner.module)
+            cache = Path(m.entropy_cache_dir) if m.entropy_cache_dir else cache_root(cfg.model) / "rpt-entropy"
+            entropies = position_entropies(docs, proxy, pad, m, cache, proxy_identity(cfg), budget,
+                                           progress=cfg.tracking.progress)
+            hard = hard_positions(entropies, m.entropy_threshold, len(docs))
+            self.positions = [[p for p in ps if p >= m.min_context] for ps in hard]
+            if proxy is not learner.module:
+                del proxy
+        else:
+            self.positions = [list(range(m.min_context, len(d))) for d in docs]
+        total = sum(len(p) for p in self.positions)
+        if not total:
+            raise DataError(f"no position has proxy entropy >= method.entropy_threshold={m.entropy_threshold} "
+                            f"(after min_context={m.min_context}); lower the threshold")
+        self.usable_docs = sum(1 for p in self.positions if p)
+        log.info("RPT: %d training positions in %d of %d documents", total, self.usable_docs, len(docs))
+        self.rewards = build_rewards(m.rewards)
+        self.needs_prob = any(r.name == "next_token_prob" for r in self.rewards)
+        self.scorer = TeacherForcedScorer(learner.module, pad, budget)
+        self.sampling = SamplingParams(
+            max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+            n=m.group_size, stop_token_ids=[tokenizer.eos_token_id], stop_strings=list(cfg.rollout.stop_strings))
+        self._ds_stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------ contexts
+
+    def _contexts(self, n: int, rng: random.Random) -> list[tuple[list[int], list[int]]]:
+        """n (context ids, target ids) pairs from the next documents that have a hard position."""
+        m, out = self.cfg, []
+        while len(out) < n:
+            for doc_index, _ in self.stream.take(n - len(out)):
+                if self.positions[doc_index]:
+                    doc = self.stream.docs[doc_index]
+                    t = rng.choice(self.positions[doc_index])
+                    out.append((doc[max(0, t - m.max_context):t], doc[t:t + m.target_tokens]))
+        return out
+
+    def prompt_ids(self, context_ids: list[int]) -> list[int]:
+        text = build_prompt(self.tokenizer, self.cfg.template, self.tokenizer.decode(context_ids), self.cfg.think_open)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # ------------------------------------------------------------ one round: contexts -> scored groups
+
+    def _sample_groups(self, step: int, n: int, round_: int, engine: RolloutEngine) -> list[dict]:
+        suffix = "" if round_ == 0 else f"/{round_}"
+        rng = random.Random(derive_seed(self.seed, step, "positions" + suffix))
+        pairs = self._contexts(n, rng)
+        prompts = [self.prompt_ids(ctx) for ctx, _ in pairs]
+        params = SamplingParams(**{**self.sampling.__dict__, "seed": derive_seed(self.seed, step, "sampling" + suffix)})
+        t0 = time.perf_counter()
+        generations = engine.generate(prompts, params)
+        t1 = time.perf_counter()
+        decode = self.tokenizer.decode
+        rows = []  # one per sample
+        for (ctx, target), prompt, samples in zip(pairs, prompts, generations):
+            target_bytes = token_bytes(self.tokenizer, target)
+            for s in samples:
+                text = decode(s.token_ids, skip_special_tokens=False)
+                rows.append({"prompt_ids": prompt, "completion_ids": s.token_ids, "logprobs": s.logprobs,
+                             "finish": s.finish_reason, "text": text, "prediction": extract_boxed(text, self.cfg.think_close),
+                             "context_ids": ctx, "target_ids": target, "target_bytes": target_bytes})
+        columns = {"predictions": [r["prediction"] for r in rows],
+                   "target_token_bytes": [r["target_bytes"] for r in rows],
+                   "target_ids": [r["target_ids"] for r in rows]}
+        if self.needs_prob:
+            columns["prediction_first_token_prob"] = self._first_token_probs(rows)
+        rewards, per_fn = combine_rewards(self.rewards, [decode(r["prompt_ids"]) for r in rows],
+                                          [r["text"] for r in rows], columns)
+        for i, r in enumerate(rows):
+            r["reward"] = rewards[i]
+            r["per_fn"] = {name: values[i] for name, values in per_fn.items()}
+        g = self.cfg.group_size
+        groups = [{"rows": rows[i:i + g], "rewards": rewards[i:i + g]} for i in range(0, len(rows), g)]
+        for group in groups:
+            group["timings"] = {"time/generate": t1 - t0, "time/score": time.perf_counter() - t1}
+        return groups
+
+    def _first_token_probs(self, rows) -> list[float]:
+        probs = [0.0] * len(rows)
+        seqs, where = [], []
+        for i, r in enumerate(rows):
+            if r["prediction"]:
+                y = self.tokenizer(r["prediction"], add_special_tokens=False)["input_ids"]
+                if y and r["context_ids"]:
+                    seqs.append(r["context_ids"] + y[:1])
+                    where.append(i)
+        if seqs:
+            logp = self.scorer.tail_logprobs(seqs, 1)[:, 0]
+            for i, lp in zip(where, logp.tolist()):
+                probs[i] = math.exp(lp)
+        return probs
+
+    # ------------------------------------------------------------ the Method interface
+
+    def rollout(self, step: int, engine: RolloutEngine) -> RolloutBatch:
+        m = self.cfg
+        started = time.perf_counter()
+        active = m.dynamic_sampling_from_step is not None and step >= m.dynamic_sampling_from_step
+        if active:
+            result = dynamic_sample(lambda n, r: self._sample_groups(step, n, r, engine), lambda g: g["rewards"],
+                                    target=m.contexts_per_step, max_rounds=m.dynamic_sampling_max_rounds)
+            groups = result.groups
+            self._ds_stats = {"dynamic_sampling/active": 1.0, **result.stats()}
+        else:
+            groups = self._sample_groups(step, m.contexts_per_step, 0, engine)
+            self._ds_stats = {"dynamic_sampling/active": 0.0}
+        rows = [(g, r) for g, group in enumerate(groups) for r in group["rows"]]
+        names = list(rows[0][1]["per_fn"]) if rows else []
+        decode = self.tokenizer.decode
+        columns = {
+            "prediction": [r["prediction"] for _, r in rows],
+            "format_error": [r["prediction"] is None for _, r in rows],
+            "target_ids": [r["target_ids"] for _, r in rows],
+            "target_text": [decode(r["target_ids"]) for _, r in rows],
+        }
+        if len(names) > 1:
+            columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
+        timings = {"time/generate": 0.0, "time/score": 0.0}
+        for group in groups[:1]:
+            timings = dict(group["timings"])
+        timings["time/rollout_all_rounds"] = time.perf_counter() - started
+        return RolloutBatch(
+            prompt_ids=[r["prompt_ids"] for _, r in rows], completion_ids=[r["completion_ids"] for _, r in rows],
+            sampling_logprobs=[r["logprobs"] for _, r in rows], finish_reasons=[r["finish"] for _, r in rows],
+            rewards=[r["reward"] for _, r in rows], group=[g for g, _ in rows], policy_version=self.learner.version,
+            columns=columns, timings=timings)
+
+    def metrics(self, batch: RolloutBatch) -> dict[str, float]:
+        n = len(batch)
+        predictions = [p for p in batch.columns["prediction"] if p is not None]
+        groups: dict[int, list[float]] = {}
+        for g, r in zip(batch.group, batch.rewards):
+            groups.setdefault(g, []).append(r)
+        return {
+            "format_error_frac": sum(batch.columns["format_error"]) / n,
+            "response_len_mean": statistics.fmean(len(c) for c in batch.completion_ids),
+            "response_truncated_frac": batch.finish_reasons.count("length") / n,
+            "prediction_chars_mean": statistics.fmean(len(p) for p in predictions) if predictions else 0.0,
+            "groups_all_equal_frac": sum(max(v) == min(v) for v in groups.values()) / len(groups),
+            **self._ds_stats,
+        }
+
+    def state_dict(self) -> dict:
+        return {"stream": self.stream.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state["stream"])
+
+
+@RUNNERS.register("rpt")
+def run_rpt(cfg):
+    """The RL loop, with RPT's optional format warm-up before it and evaluation around it."""
+    from rlpretrain.eval.next_token_accuracy import evaluate_run_start, evaluate_run_end
+    from rlpretrain.loop import train
+    from rlpretrain.methods.rpt_warmup import ensure_format_warmup
+
+    if cfg.method.format_warmup.steps > 0:
+        cfg.model.name_or_path = str(ensure_format_warmup(cfg))
+        log.info("RPT: starting from the format-warmed model %s", cfg.model.name_or_path)
+    ev = cfg.method.eval
+    state = evaluate_run_start(cfg) if (ev.before or ev.after) else None
+    summary = train(cfg)
+    if state is not None:
+        evaluate_run_end(cfg, state)
+    return summary

@@ -1,0 +1,135 @@
+"""Optional format warm-up for RPT's starting model (method.format_warmup.steps > 0; off by default).
+
+The embedded tiny model has never seen RPT's prompt or ``\\boxed{}``, so its reasoning-mode
+accuracy is ~0 and every reward is 0 (GRPO then has nothing to learn from). This warm-up gives it
+the response format with a few next-token steps on RPT-formatted examples:
+
+    <prompt(template, context)> <think> THOUGHT </think>\\boxed{x_t}<eos>
+
+with the loss on the response only. The answer is always the true next token x_t. On arithmetic
+contexts that end inside a sum ("a + b =" or "a + b = 1"), THOUGHT is, with probability
+`useful_prob`, the digit-wise computation of a + b (the embedded build's useful thoughts), else a
+filler ("ok ."); elsewhere it is a filler. So, as for RLP, the warmed model writes both useful and
+useless thoughts and RL has to find out which help. The examples come from a corpus seeded apart
+from the training and evaluation documents. The result is cached like the embedded model.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from rlpretrain.data.synthetic import FILLER_THOUGHTS, _digitwise_thought, arithmetic_corpus
+from rlpretrain.methods.rpt_prompts import build_prompt
+
+SUM_AT_END = re.compile(r"(\d+) \+ (\d+) =\s*(\d*)$")
+WARMUP_VERSION = 1
+
+
+def thought_for(context_text: str, rng: random.Random, useful_prob: float) -> str:
+    match = SUM_AT_END.search(context_text)
+    if match and rng.random() < useful_prob:
+        return _digitwise_thought(int(match.group(1)), int(match.group(2)))
+    return rng.choice(FILLER_THOUGHTS)
+
+
+def format_examples(tokenizer, texts: list[str], cfg, n: int, seed: int) -> list[tuple[list[int], int]]:
+    """n (token ids, response start) pairs."""
+    m, w = cfg.method, cfg.method.format_warmup
+    rng = random.Random(seed)
+    docs = [d for d in tokenizer(texts, add_special_tokens=False)["input_ids"] if len(d) > m.min_context]
+    close_ids = tokenizer(m.think_close, add_special_tokens=False)["input_ids"]
+    out = []
+    while len(out) < n:
+        doc = rng.choice(docs)
+        t = rng.randrange(m.min_context, len(doc))
+        ctx = doc[max(0, t - m.max_context):t]
+        context_text = tokenizer.decode(ctx)
+        prompt = tokenizer(build_prompt(tokenizer, m.template, context_text, m.think_open), add_special_tokens=False)["input_ids"]
+        thought = tokenizer(" " + thought_for(context_text, rng, w.useful_prob) + " ", add_special_tokens=False)["input_ids"]
+        answer = tokenizer("\\boxed{" + tokenizer.decode(doc[t:t + 1]) + "}", add_special_tokens=False)["input_ids"]
+        out.append((prompt + thought + close_ids + answer + [tokenizer.eos_token_id], len(prompt)))
+    return out
+
+
+def warmup_key(cfg, base: str) -> str:
+    m = cfg.method
+    parts = {"base": base, "embedded": OmegaConf.to_container(cfg.model.embedded, resolve=True),
+             "warmup": OmegaConf.to_container(m.format_warmup, resolve=True), "template": m.template,
+             "min_context": m.min_context, "max_context": m.max_context, "think": [m.think_open, m.think_close],
+             "data": OmegaConf.to_container(cfg.data, resolve=True), "v": WARMUP_VERSION}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def ensure_format_warmup(cfg) -> Path:
+    """The warmed model's directory (built on first use, cached, safe against concurrent builders)."""
+    from rlpretrain.methods.rpt import cache_root
+
+    target = cache_root(cfg.model) / f"rpt-format-{warmup_key(cfg, cfg.model.name_or_path)}"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "config.json").exists():
+            tmp = target.parent / f".{target.name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            build_format_warmup(cfg, tmp)
+            os.replace(tmp, target)
+    return target
+
+
+def build_format_warmup(cfg, out_dir: Path) -> list[float]:
+    from types import SimpleNamespace
+
+    from rlpretrain.algorithms.objectives import NextTokenObjective
+    from rlpretrain.data.documents import load_documents
+    from rlpretrain.learner.microbatch import pad_right
+    from rlpretrain.learner.torch import TorchLearner
+    from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
+
+    w = cfg.method.format_warmup
+    tokenizer, model = load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
+    if cfg.data.source == "synthetic_arithmetic":  # a corpus of its own, apart from training and evaluation
+        texts = arithmetic_corpus(max(200, w.examples // 4), seed=30_000 + cfg.seed, think_prob=0.0)
+    else:
+        from rlpretrain.methods.rpt import split_holdout
+        texts, _ = split_holdout(load_documents(cfg.data, cfg.seed), cfg.method.eval.holdout_docs)
+    examples = format_examples(tokenizer, texts, cfg, w.examples, seed=cfg.seed)
+    lcfg = SimpleNamespace(lr=w.lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0, lr_schedule="cosine",
+                           warmup_steps=max(1, w.steps // 20), min_lr_ratio=0.1, grad_clip=1.0,
+                           max_tokens_per_micro_batch=cfg.learner.max_tokens_per_micro_batch, precision="fp32",
+                           micro_batch_min_fill=getattr(cfg.learner, "micro_batch_min_fill", 0.5))
+    learner = TorchLearner(lcfg, model, total_steps=w.steps)
+    objective = NextTokenObjective()
+    rng = random.Random(cfg.seed)
+    pad = tokenizer.pad_token_id
+    losses = []
+    with tqdm(total=w.steps, desc="RPT format warm-up", unit="step", dynamic_ncols=True,
+              disable=not cfg.tracking.progress) as bar:
+        for _ in range(w.steps):
+            chosen = rng.sample(examples, min(w.batch_size, len(examples)))
+            device = next(model.parameters()).device
+            batch = {"input_ids": pad_right([ids for ids, _ in chosen], pad).to(device),
+                     "attention_mask": pad_right([[1] * len(ids) for ids, _ in chosen], 0).to(device),
+                     "loss_mask": pad_right([[0] * s + [1] * (len(ids) - s) for ids, s in chosen], 0,
+                                            dtype=torch.float32).to(device)}
+            losses.append(learner.train_step(batch, objective)["ntp_loss"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    out_dir.mkdir(parents=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "rpt_format_warmup.json").write_text(json.dumps({
+        "base": cfg.model.name_or_path, "steps": w.steps, "loss_first": losses[0], "loss_last": losses[-1]}, indent=2))
+    return losses
