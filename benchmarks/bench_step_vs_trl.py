@@ -44,6 +44,7 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    from rewards.info_gain import information_gain_terms
     from rlpretrain.data.documents import DocumentStream, load_documents
     from rlpretrain.models.loading import load_model_and_tokenizer
     from rlpretrain.models.scorer import TeacherForcedScorer
@@ -73,7 +74,8 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
             closed = thought if thought[-1:] == [close_id] else thought + [close_id]
             scored.append(ctx + [open_id] + closed + [target])
             baseline.append(ctx + [target])
-        return (policy_scorer.tail_logprobs(scored, 1)[:, 0] - teacher_scorer.tail_logprobs(baseline, 1)[:, 0]).tolist()
+        s_pred, s_ema = information_gain_terms(policy_scorer, teacher_scorer, scored, baseline)  # the code ours runs
+        return (s_pred - s_ema).tolist()
 
     times: list[float] = []
 

@@ -93,6 +93,7 @@ def entropy_prepass(docs: Sequence[Sequence[int]], cache_dir: str | Path, score:
     `document_entropies`). Finished shards (`shard_NNNNN.parquet`) are not recomputed.
     """
     import datasets
+    import pyarrow.parquet as pq
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def entropy_prepass(docs: Sequence[Sequence[int]], cache_dir: str | Path, score:
             features = datasets.Features({"doc_id": datasets.Value("int64"), "position": datasets.Value("int64"),
                                           "entropy": datasets.Value("float32")})
             tmp = cache_dir / f".shard_{s:05d}.parquet.tmp"
-            datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp))
+            pq.write_table(datasets.Dataset.from_dict(rows, features=features).data.table, str(tmp))
             os.replace(tmp, _shard_path(cache_dir, s))
             bar.update(hi - lo)
     return load_entropies(cache_dir)
@@ -142,12 +143,16 @@ def load_entropies(cache_dir: str | Path):
     return datasets.Dataset(pa.concat_tables([pq.read_table(f) for f in files]))
 
 
+def columns(dataset) -> zip:
+    """(doc_id, position, entropy) triples, read straight from the Arrow table."""
+    t = dataset.data
+    return zip(*(t.column(c).to_pylist() for c in COLUMNS))
+
+
 def hard_positions(dataset, threshold: float, num_docs: int) -> list[list[int]]:
     """For each document, the positions whose entropy is at least `threshold`."""
-    table = dataset.with_format("numpy")
-    doc, pos, ent = table["doc_id"], table["position"], table["entropy"]
     out: list[list[int]] = [[] for _ in range(num_docs)]
-    for d, p, e in zip(doc.tolist(), pos.tolist(), ent.tolist()):
+    for d, p, e in columns(dataset):
         if e >= threshold:
             out[d].append(p)
     return out

@@ -218,6 +218,7 @@ def heldout_docs(cfg, tokenizer) -> list[list[int]]:
 
 def evaluate_run_start(cfg) -> dict:
     """Choose the held-out positions with the initial model as proxy; evaluate it if eval.before."""
+    from rlpretrain.data.entropy_filter import columns
     from rlpretrain.methods.rpt import cache_root, load_proxy, position_entropies, proxy_identity
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 
@@ -231,7 +232,7 @@ def evaluate_run_start(cfg) -> dict:
     ds = position_entropies(docs, proxy, pad, cfg.method, cache_root(cfg.model) / "rpt-entropy", proxy_identity(cfg),
                             cfg.learner.max_tokens_per_micro_batch, progress=cfg.tracking.progress)
     ent = [torch.zeros(max(len(d) - 1, 0)) for d in docs]
-    for d, p, e in zip(ds["doc_id"], ds["position"], ds["entropy"]):
+    for d, p, e in columns(ds):
         ent[d][p - 1] = e
     items = select_positions(docs, ent, min(opts.thresholds), cfg.method.eval.num_positions, opts.min_context, cfg.seed)
     state = {"docs": docs, "items": items, "opts": opts, "before": None}
@@ -245,6 +246,8 @@ def evaluate_run_start(cfg) -> dict:
             write_result(state["before"], out_dir, "before", "before training")
         print("\nRPT next-token accuracy (%), before training:\n" + to_markdown(state["before"]), flush=True)
     del model, proxy
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return state
 
 

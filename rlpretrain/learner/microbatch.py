@@ -7,27 +7,33 @@ import torch
 from rlpretrain.learner.base import TensorBatch
 
 
-def split_by_tokens(batch: TensorBatch, max_tokens: int, min_fill: float = 0.5) -> list[TensorBatch]:
-    """Micro-batches of rows of similar length, each (rows x its longest row) <= max_tokens.
+def length_buckets(lengths: list[int], max_tokens: int, min_fill: float = 0.5) -> list[list[int]]:
+    """Group row indices into batches of similar length, each (rows x its longest) <= max_tokens.
 
-    Rows are taken longest first; a micro-batch closes when the budget is full or when the next
-    row is shorter than `min_fill` x the micro-batch's longest (so short rows are not padded to long
-    ones). Each micro-batch is trimmed to its longest row. The loss is a sum over micro-batches, so
-    their order does not change it. A single row over the budget forms its own micro-batch.
+    Rows are taken longest first; a batch closes when the budget is full or when the next row is
+    shorter than `min_fill` x the batch's longest (so short rows are not padded to long ones).
+    A single row over the budget forms its own batch.
     """
-    lengths = batch["attention_mask"].sum(dim=1)
-    order = torch.argsort(lengths, descending=True, stable=True).tolist()
-    lengths = lengths.tolist()
-    micro, chunk = [], []
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep their order
+    buckets, chunk = [], []
     for i in order:
         longest = lengths[chunk[0]] if chunk else lengths[i]
         if chunk and ((len(chunk) + 1) * longest > max_tokens or lengths[i] < min_fill * longest):
-            micro.append(_select(batch, chunk, longest))
-            chunk, longest = [], lengths[i]
+            buckets.append(chunk)
+            chunk = []
         chunk.append(i)
     if chunk:
-        micro.append(_select(batch, chunk, lengths[chunk[0]]))
-    return micro
+        buckets.append(chunk)
+    return buckets
+
+
+def split_by_tokens(batch: TensorBatch, max_tokens: int, min_fill: float = 0.5) -> list[TensorBatch]:
+    """Micro-batches from `length_buckets`, each trimmed to its longest row.
+
+    The loss is a sum over micro-batches, so their order does not change it.
+    """
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    return [_select(batch, rows, lengths[rows[0]]) for rows in length_buckets(lengths, max_tokens, min_fill)]
 
 
 def _select(batch: TensorBatch, rows: list[int], width: int) -> TensorBatch:

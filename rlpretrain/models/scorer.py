@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from rlpretrain.learner.microbatch import length_buckets
+
 
 class TeacherForcedScorer:
     def __init__(self, module: torch.nn.Module, pad_id: int, max_tokens_per_batch: int = 16384):
@@ -48,17 +50,7 @@ class TeacherForcedScorer:
         return results
 
     def _batches(self, sequences):
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        batch, longest = [], 0
-        for i in order:
-            longest_if = max(longest, len(sequences[i]))
-            if batch and longest_if * (len(batch) + 1) > self.max_tokens:
-                yield batch
-                batch, longest_if = [], len(sequences[i])
-            batch.append(i)
-            longest = longest_if
-        if batch:
-            yield batch
+        return length_buckets([len(seq) for seq in sequences], self.max_tokens)
 
     def _left_pad(self, rows):
         device = next(self.module.parameters()).device

@@ -73,7 +73,8 @@ def _load_rows(src) -> dict[str, list]:
     import datasets
 
     if not src.path:
-        raise DataError(f"source '{src.label}' (source={src.source}) needs a path")
+        raise DataError(f"source '{src.label}' (source={src.source}) needs a path: set method.sources.<i>.path "
+                        "(a tpt_generate output directory for source=tpt, a dataset for hf)")
     try:
         if src.source == "tpt":
             from rlpretrain.methods.tpt.generate import load_shards
@@ -95,6 +96,10 @@ def _load_rows(src) -> dict[str, list]:
 def load_sources(cfg, ntp) -> list[Source]:
     if not ntp.sources:  # the run's `data` group as one plain source
         return [Source(cfg.data.path or cfg.data.source, 1.0, load_documents(cfg.data, cfg.seed), None)]
+    for i, src in enumerate(ntp.sources):
+        if OmegaConf.is_config(src) and OmegaConf.is_missing(src, "path"):
+            raise DataError(f"method.sources.{i}.path is not set (source '{src.label}'): give a tpt_generate output "
+                            f"directory or a dataset, e.g. method.sources.{i}.path=thinking/{src.label}")
     return [load_source(s, cfg.seed) for s in ntp.sources]
 
 
@@ -202,11 +207,17 @@ def load_model(cfg, ntp, device):
 
     from rlpretrain.models.special_tokens import ensure_think_tokens
 
+    from rlpretrain.models.loading import ModelLoadError
+
     path = resolve_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+    except OSError as e:
+        raise ModelLoadError(f"cannot load the tokenizer/config of model.name_or_path '{cfg.model.name_or_path}' "
+                             f"(method.init=scratch uses its architecture): {e}") from e
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
     for key, value in OmegaConf.to_container(OmegaConf.create(dict(ntp.architecture))).items():
         setattr(config, key, value)
     torch.manual_seed(derive_seed(cfg.seed, 0, "ntp_init"))
@@ -284,8 +295,8 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
+    sources = load_sources(cfg, ntp)  # before the model: a data mistake fails fast
     tokenizer, model = load_model(cfg, ntp, device)
-    sources = load_sources(cfg, ntp)
     if ntp.thinking and not any(s.thinking is not None for s in sources):
         log.warning("method.thinking=true but no source has a thinking column: training on documents only")
     if ntp.loss_on == "thinking" and not (ntp.thinking and any(s.thinking is not None for s in sources)):

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 
+from rlpretrain.config import NTPSourceConfig
 from rlpretrain.methods.tpt.generate import format_summary as format_generation, generate_thinking
 from rlpretrain.methods.tpt.ntp import format_summary, train_ntp
 
@@ -28,7 +29,7 @@ def run_pipeline(cfg) -> dict:
         ntp = copy.deepcopy(p.train)
         ntp.thinking = ARMS[arm]
         if not ntp.sources:
-            ntp.sources = [{"label": generation_label(cfg, p), "source": "tpt", "path": str(out)}]
+            ntp.sources = [NTPSourceConfig(label=generation_label(cfg, p), source="tpt", path=str(out))]
         results[arm] = train_ntp(cfg, ntp, run_dir / arm)
         print(format_summary(arm, results[arm]))
     comparison = {"generation": generation, "arms": results}

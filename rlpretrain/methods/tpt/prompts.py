@@ -34,6 +34,9 @@ RANDOM_FOCUS_INSTRUCTION = (
 )
 
 
+SHORT_INSTRUCTION = "An expert's in-depth thoughts on the context, step by step:"
+
+
 @dataclass
 class BuiltPrompt:
     text: str             # the user message (before any chat template)
@@ -54,6 +57,13 @@ def random_focus_prompt(doc_ids: list[int], tokenizer, rng: random.Random) -> Bu
     pos = rng.randint(0, len(doc_ids))  # a token boundary: before token `pos` (len: at the end)
     document = tokenizer.decode(doc_ids[:pos]) + FOCUS_MARKER + tokenizer.decode(doc_ids[pos:])
     return BuiltPrompt(f"{document}\n\n{END_OF_CONTEXT}\n\n{RANDOM_FOCUS_INSTRUCTION}", pos)
+
+
+@PROMPTS.register("thinking_short")
+def thinking_short_prompt(doc_ids: list[int], tokenizer, rng: random.Random) -> BuiltPrompt:
+    """The thinking prompt's layout with a one-line instruction: for tiny models with short contexts
+    (the embedded model's byte-level tokenizer spends ~500 tokens on the full instruction). Not the paper's."""
+    return BuiltPrompt(f"{tokenizer.decode(doc_ids)}\n\n{END_OF_CONTEXT}\n\n{SHORT_INSTRUCTION}", -1)
 
 
 def render(prompt: BuiltPrompt, tokenizer, think_open: str | None, use_chat_template: bool = True) -> list[int]:
