@@ -20,7 +20,8 @@ import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from rlpretrain.dumps import dump_rollouts
-from rlpretrain.learner.torch import LEARNERS
+import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
+from rlpretrain.learner.base import LEARNERS
 from rlpretrain.methods.base import METHODS
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.rollout.base import ROLLOUT_ENGINES

@@ -14,7 +14,7 @@ from rlpretrain.algorithms import (
     KL_ESTIMATORS,
     LOSS_AGG_MODES,
     POLICY_LOSSES,
-    CausalLMWithValueHead,
+    PolicyValueHead,
     ValueModel,
     agg_denominator,
     agg_numerator,
@@ -334,16 +334,18 @@ def _inputs():
     return ids, attention
 
 
-def test_causal_lm_with_value_head(tiny_llama):
+def test_policy_value_head_trains_the_head_only(tiny_llama):
     import copy
 
-    model = CausalLMWithValueHead(copy.deepcopy(tiny_llama))
+    policy = copy.deepcopy(tiny_llama)
+    critic = PolicyValueHead(policy)
+    assert {n for n, _ in critic.named_parameters()} == {"value_head.linear.weight", "value_head.linear.bias"}
     ids, attention = _inputs()
-    logits, values = model(ids, attention_mask=attention)
-    assert logits.shape == (2, 6, 100) and values.shape == (2, 6)
+    values = critic(ids, attention_mask=attention)
+    assert values.shape == (2, 6)
     values.sum().backward()
-    assert model.value_head.linear.weight.grad.abs().sum() > 0
-    assert model.model.model.embed_tokens.weight.grad is not None  # the shared trunk is trained too
+    assert critic.value_head.linear.weight.grad.abs().sum() > 0
+    assert policy.model.embed_tokens.weight.grad is None  # the shared policy is never moved
 
 
 def test_value_model_from_config_and_from_policy(tiny_llama):

@@ -12,7 +12,7 @@ from rlpretrain.algorithms.advantages import (
     rloo,
     trr_pp,
 )
-from rlpretrain.algorithms.critic import CausalLMWithValueHead, ValueHead, ValueModel, gae, value_loss
+from rlpretrain.algorithms.critic import PolicyValueHead, ValueHead, ValueModel, gae, value_loss
 from rlpretrain.algorithms.losses import (
     KL_ESTIMATORS,
     LOSS_AGG_MODES,
@@ -34,5 +34,5 @@ __all__ = [
     "token_logprobs", "entropy_from_logits", "next_token_loss",
     "LOSS_AGG_MODES", "agg_numerator", "agg_denominator", "aggregate",
     "KL_ESTIMATORS", "kl_penalty", "POLICY_LOSSES", "register_policy_loss", "ppo_clip", "gspo",
-    "gae", "value_loss", "ValueHead", "CausalLMWithValueHead", "ValueModel",
+    "gae", "value_loss", "ValueHead", "PolicyValueHead", "ValueModel",
 ]

@@ -69,22 +69,24 @@ class ValueHead(nn.Module):
         return self.linear(hidden.to(self.linear.weight.dtype)).squeeze(-1)
 
 
-class CausalLMWithValueHead(nn.Module):
-    """A transformers causal LM plus a ValueHead on its last hidden state ("a value head on the policy").
+class PolicyValueHead(nn.Module):
+    """A ValueHead on a policy's last hidden states ("a value head on the policy").
 
-    forward(input_ids, attention_mask) -> (logits [N, L, V], values [N, L]). Both the LM loss and
-    the value loss reach the shared trunk; detach the hidden states upstream to keep them apart.
+    The policy is shared, not owned: it stays out of this module's parameters and runs without
+    gradient, so the value loss trains the head only and never moves the policy.
+    forward(input_ids, attention_mask) -> values [N, L].
     """
 
-    def __init__(self, model: PreTrainedModel):
+    def __init__(self, policy: PreTrainedModel):
         super().__init__()
-        self.model = model
-        self.value_head = ValueHead(model.config.hidden_size)
+        self._policy = [policy]  # a list hides it from parameters(), state_dict() and the optimizer
+        self.value_head = ValueHead(policy.config.hidden_size)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         output_hidden_states=True, use_cache=False)
-        return out.logits, self.value_head(out.hidden_states[-1])
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        with torch.no_grad():
+            hidden = self._policy[0](input_ids=input_ids, attention_mask=attention_mask,
+                                     output_hidden_states=True, use_cache=False).hidden_states[-1]
+        return self.value_head(hidden)
 
 
 class ValueModel(nn.Module):
@@ -93,7 +95,7 @@ class ValueModel(nn.Module):
     Built from a config (fresh weights) or a model. Only the trunk (`base_model`: the decoder without
     its LM head, the same attribute on Llama, Qwen2 and every other transformers model) is kept, so
     no [N, L, vocab] logits are ever computed. Its last_hidden_state is post final norm, like the
-    `hidden_states[-1]` a CausalLMWithValueHead reads.
+    `hidden_states[-1]` a PolicyValueHead reads.
     """
 
     def __init__(self, config_or_model: PretrainedConfig | PreTrainedModel):

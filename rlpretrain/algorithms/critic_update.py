@@ -16,31 +16,16 @@ from types import SimpleNamespace
 
 import torch
 
-from rlpretrain.algorithms.critic import ValueHead, ValueModel, gae, value_loss
+from rlpretrain.algorithms.critic import PolicyValueHead, ValueModel, gae, value_loss
 from rlpretrain.algorithms.losses import agg_denominator, agg_numerator
 from rlpretrain.learner.torch import TorchLearner
-
-
-class _HeadOnPolicy(torch.nn.Module):
-    """A value head reading the (frozen, shared) policy's last hidden states."""
-
-    def __init__(self, policy):
-        super().__init__()
-        self.policy = [policy]  # a list keeps the policy's parameters out of this module's
-        self.head = ValueHead(policy.config.hidden_size)
-
-    def forward(self, input_ids, attention_mask):
-        with torch.no_grad():
-            hidden = self.policy[0](input_ids=input_ids, attention_mask=attention_mask,
-                                    output_hidden_states=True).hidden_states[-1]
-        return self.head(hidden.float())
 
 
 def build_critic(cfg, policy) -> torch.nn.Module:
     if cfg.critic == "separate":
         return ValueModel.from_policy(policy)
     if cfg.critic == "value_head":
-        return _HeadOnPolicy(policy)
+        return PolicyValueHead(policy)
     raise ValueError(f"algorithm.critic must be 'separate' or 'value_head', got '{cfg.critic}'")
 
 

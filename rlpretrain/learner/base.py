@@ -13,6 +13,9 @@ from typing import Protocol
 
 import torch
 
+from rlpretrain.registry import Registry
+
+LEARNERS: Registry = Registry("learner")
 TensorBatch = dict[str, torch.Tensor]
 
 

@@ -7,12 +7,9 @@ from functools import partial
 
 import torch
 
-from rlpretrain.learner.base import Learner, Loss, TensorBatch
+from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import LR_SCHEDULES
-from rlpretrain.registry import Registry
-
-LEARNERS: Registry = Registry("learner")
 
 
 @LEARNERS.register("torch")
