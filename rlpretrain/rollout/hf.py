@@ -26,12 +26,11 @@ class HFEngine(RolloutEngine):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token")
-        flat = [p for p in prompts for _ in range(params.n)]
         generator = torch.Generator(device=self._device()).manual_seed(params.seed)
         out: list[Completion] = []
-        step = self.cfg.max_batch_size
-        for start in range(0, len(flat), step):
-            out.extend(self._generate_batch(flat[start:start + step], params, generator))
+        step = max(1, self.cfg.max_batch_size // params.n)  # prompts per call; each yields n rows
+        for start in range(0, len(prompts), step):
+            out.extend(self._generate_batch(prompts[start:start + step], params, generator))
         return [out[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
     def _device(self) -> torch.device:
@@ -42,12 +41,13 @@ class HFEngine(RolloutEngine):
         device = self._device()
         was_training = self.module.training
         self.module.eval()
-        n, width = len(prompts), max(len(p) for p in prompts)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=device)
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):  # left padding: every row's next token is at the same column
             ids[i, width - len(p):] = torch.tensor(p, device=device)
             mask[i, width - len(p):] = 1
+        n = len(prompts) * params.n  # rows: prompt 0 x n, prompt 1 x n, ...
         stop_ids = torch.tensor(params.stop_token_ids or [-1], device=device)
         tokens = torch.full((n, params.max_new_tokens), self.pad_id, dtype=torch.long, device=device)
         logps = torch.zeros((n, params.max_new_tokens), device=device)
@@ -59,6 +59,10 @@ class HFEngine(RolloutEngine):
             out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                               past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
+            if t == 0 and params.n > 1:  # the n samples of a prompt share its prefill: run it once, then copy
+                cache.batch_repeat_interleave(params.n)
+                out.logits = out.logits.repeat_interleave(params.n, dim=0)
+                mask, positions = mask.repeat_interleave(params.n, dim=0), positions.repeat_interleave(params.n, dim=0)
             token, logp = sample_next(out.logits[:, -1], params.temperature, params.top_p, generator)
             tokens[active, t], logps[active, t] = token, logp
             lengths[active] += 1
