@@ -42,43 +42,22 @@ def document_entropies(module, docs: Sequence[Sequence[int]], k: int, pad_id: in
     """For each document, H_t for t = 1..len-1 (CPU fp32, length len-1).
 
     Documents longer than `window` tokens are scored in consecutive windows (a window's first
-    positions see only that window's tokens). Rows are right-padded, so padding never reaches
-    the real positions under the causal mask.
+    positions see only that window's tokens). Batched through the TeacherForcedScorer.
     """
-    device = next(module.parameters()).device
+    from rlpretrain.models.scorer import TeacherForcedScorer
+
     pieces: list[tuple[int, list[int]]] = []  # (doc index, window tokens)
     for d, doc in enumerate(docs):
         for s in range(0, max(len(doc) - 1, 1), window):
             chunk = list(doc[s:s + window + 1])
             if len(chunk) >= 2:
                 pieces.append((d, chunk))
+    scorer = TeacherForcedScorer(module, pad_id, max_tokens)
+    entropies = scorer.map_positions([chunk for _, chunk in pieces], lambda logits, ids: topk_entropy(logits, k))
     out: list[list[torch.Tensor]] = [[] for _ in docs]
-    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))
-    batch: list[int] = []
-
-    def flush():
-        rows = [pieces[i][1] for i in batch]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for j, r in enumerate(rows):
-            ids[j, :len(r)] = torch.tensor(r)
-            mask[j, :len(r)] = 1
-        logits = module(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1]
-        ent = topk_entropy(logits, k).cpu()
-        for j, i in enumerate(batch):
-            out[pieces[i][0]].append((i, ent[j, :len(rows[j]) - 1]))
-
-    for i in order:
-        if batch and max(len(pieces[b][1]) for b in batch + [i]) * (len(batch) + 1) > max_tokens:
-            flush()
-            batch = []
-        batch.append(i)
-    if batch:
-        flush()
-    # windows back in document order
-    return [torch.cat([e for _, e in sorted(parts, key=lambda x: x[0])]) if parts else torch.empty(0)
-            for parts in out]
+    for (d, _), ent in zip(pieces, entropies):  # windows are in document order already
+        out[d].append(ent)
+    return [torch.cat(parts) if parts else torch.empty(0) for parts in out]
 
 
 def cache_key(**parts) -> str:

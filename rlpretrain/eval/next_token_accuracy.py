@@ -72,35 +72,14 @@ def select_positions(docs: list[list[int]], entropies, min_entropy: float, num: 
 
 @torch.no_grad()
 def standard_correct(model, docs, items, opts: EvalOptions, pad_id: int) -> list[float]:
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    """Per item: 1.0 when the argmax next token (no reasoning) is the ground-truth token."""
+    from rlpretrain.models.scorer import TeacherForcedScorer
+
     contexts = [docs[it.doc][max(0, it.position - opts.max_context):it.position] for it in items]
-    out = [0.0] * len(items)
-    order = sorted(range(len(items)), key=lambda i: len(contexts[i]))
-    start = 0
-    while start < len(order):
-        width = len(contexts[order[start]])
-        end = start
-        while end < len(order) and len(contexts[order[end]]) * (end - start + 1) <= max(opts.max_tokens_per_batch, width):
-            end += 1
-        batch = order[start:max(end, start + 1)]
-        width = max(len(contexts[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for k, i in enumerate(batch):
-            ids[k, width - len(contexts[i]):] = torch.tensor(contexts[i])
-            mask[k, width - len(contexts[i]):] = 1
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                       logits_to_keep=1).logits[:, -1]
-        for k, i in enumerate(batch):
-            it = items[i]
-            out[i] = float(int(logits[k].argmax()) == docs[it.doc][it.position])
-        start += len(batch)
-    if was_training:
-        model.train()
-    return out
+    if not items:
+        return []
+    logits = TeacherForcedScorer(model, pad_id, opts.max_tokens_per_batch).next_token_logits(contexts)
+    return [float(int(row.argmax()) == docs[it.doc][it.position]) for row, it in zip(logits, items)]
 
 
 def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:

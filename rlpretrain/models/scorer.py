@@ -23,31 +23,45 @@ class TeacherForcedScorer:
         if any(len(s) <= n_tail for s in sequences):
             raise ValueError(f"every sequence needs more than n_tail={n_tail} tokens")
         results = [None] * len(sequences)
-        for batch in self._batches(sequences):
-            rows = [sequences[i] for i in batch]
-            ids, mask = self._left_pad(rows)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.module(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                 logits_to_keep=n_tail + 1).logits[:, :-1].float()
-            targets = ids[:, -n_tail:]
-            logp = torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+        for batch, ids, logits in self._forward(sequences, keep=n_tail + 1):
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, -n_tail:, None]).squeeze(-1)
             for k, i in enumerate(batch):
                 results[i] = logp[k].cpu()
         return torch.stack(results) if results else torch.empty(0, n_tail)
 
     @torch.no_grad()
+    def next_token_logits(self, sequences: list[list[int]]) -> torch.Tensor:
+        """Logits for the token after each whole sequence -> [N, V] (CPU, fp32)."""
+        results = [None] * len(sequences)
+        for batch, _, logits in self._forward(sequences, keep=1):
+            for k, i in enumerate(batch):
+                results[i] = logits[k, -1].cpu()
+        return torch.stack(results)
+
+    @torch.no_grad()
+    def map_positions(self, sequences: list[list[int]], fn) -> list[torch.Tensor]:
+        """fn(logits [B, W-1, V], ids [B, W]) -> per-position values [B, W-1]; for each sequence the
+        values at its own positions j = 1..len-1 (CPU)."""
+        results = [None] * len(sequences)
+        for batch, ids, logits in self._forward(sequences, keep=None):
+            values = fn(logits[:, :-1], ids)
+            for k, i in enumerate(batch):
+                results[i] = values[k, ids.shape[1] - len(sequences[i]):].cpu()
+        return results
+
     def all_logprobs(self, sequences: list[list[int]]) -> list[torch.Tensor]:
         """For each sequence, log p(seq[j] | seq[:j]) for j = 1..len-1 (CPU, fp32)."""
-        results = [None] * len(sequences)
+        return self.map_positions(
+            sequences, lambda logits, ids: torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1))
+
+    def _forward(self, sequences, keep: int | None):
+        """Left-padded batches of similar length: (indices, ids, fp32 logits of the last `keep` positions)."""
         for batch in self._batches(sequences):
-            rows = [sequences[i] for i in batch]
-            ids, mask = self._left_pad(rows)
+            ids, mask = self._left_pad([sequences[i] for i in batch])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.module(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, :-1].float()
-            logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-            for k, i in enumerate(batch):
-                results[i] = logp[k, ids.shape[1] - len(sequences[i]):].cpu()
-        return results
+            extra = {"logits_to_keep": keep} if keep is not None else {}
+            logits = self.module(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits.float()
+            yield batch, ids, logits
 
     def _batches(self, sequences):
         return length_buckets([len(seq) for seq in sequences], self.max_tokens)
