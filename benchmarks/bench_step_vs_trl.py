@@ -3,10 +3,16 @@
 Both sides do the same work per step: B contexts x G thoughts sampled at temperature 0.7 for at
 most T new tokens (stopping at </think>), the information-gain reward (policy with the thought vs
 an EMA/frozen teacher without it, teacher-forced), and one optimizer step. TRL gets the reward as a
-reward function using the same scorer. Prints median seconds per step (after warm-up steps), the
-ratio, and where our step's time goes.
+reward function running the same scorer code. So that both sides do equal work at every step:
+- both see the same contexts in the same order (the same document stream and position seeds,
+  positions drawn uniformly at random: position_sampling=random);
+- the learning rate is 0, so both sample from the same fixed weights (with learning on, each
+  side's thoughts drift to different lengths, and the side whose thoughts shrink looks faster);
+- TRL's gradient checkpointing (its default) is off: ours has none, and the model is tiny.
+The sides alternate over `--rounds` so that a change in machine load hits both. Prints the median
+step time per side, the ratio, and where our step's time goes.
 
-    python benchmarks/bench_step_vs_trl.py [--steps 12] [--warmup 3]
+    python benchmarks/bench_step_vs_trl.py [--steps 10] [--warmup 3] [--rounds 2] [key=value ...]
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
 
     from rewards.info_gain import information_gain_terms
     from rlpretrain.data.documents import DocumentStream, load_documents
+    from rlpretrain.data.positions import POSITION_SAMPLERS
+    from rlpretrain.seeding import derive_seed
     from rlpretrain.models.loading import load_model_and_tokenizer
     from rlpretrain.models.scorer import TeacherForcedScorer
 
@@ -55,13 +63,16 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     open_id = tokenizer.convert_tokens_to_ids(m.thought_open)
     close_id = tokenizer.convert_tokens_to_ids(m.thought_close)
-    stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer, m.min_context + 1, cfg.seed)
-    rng = random.Random(0)
+    # the contexts our loop sees, in its order: the same stream, seeds and position sampler
+    stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer, m.min_context + m.horizon, cfg.seed)
     rows = []
-    for doc in stream.docs[: 64 * m.contexts_per_step]:
-        t = rng.randrange(m.min_context, len(doc))
-        ctx = doc[max(0, t - m.max_context):t]
-        rows.append({"prompt": tokenizer.decode(ctx + [open_id]), "context_ids": ctx, "target_id": doc[t]})
+    for step in range(warmup + steps):
+        picks = stream.take(m.contexts_per_step)
+        docs = [stream.docs[i] for i, _ in picks]
+        rng = random.Random(derive_seed(cfg.seed, step, "positions"))
+        for doc, t in zip(docs, POSITION_SAMPLERS.get(m.position_sampling)(docs, [e for _, e in picks], rng, m, None)):
+            ctx = doc[max(0, t - m.max_context):t]
+            rows.append({"prompt": tokenizer.decode(ctx + [open_id]), "context_ids": ctx, "target_id": doc[t]})
     dataset = Dataset.from_list(rows)
 
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
@@ -74,7 +85,9 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
             closed = thought if thought[-1:] == [close_id] else thought + [close_id]
             scored.append(ctx + [open_id] + closed + [target])
             baseline.append(ctx + [target])
-        s_pred, s_ema = information_gain_terms(policy_scorer, teacher_scorer, scored, baseline)  # the code ours runs
+        # the code ours runs, context sharing included
+        s_pred, s_ema = information_gain_terms(policy_scorer, teacher_scorer, scored, baseline,
+                                               prompt_lens=[len(ctx) + 1 for ctx in context_ids])
         return (s_pred - s_ema).tolist()
 
     times: list[float] = []
@@ -92,6 +105,8 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
         per_device_train_batch_size=m.contexts_per_step * m.group_size, num_generations=m.group_size,
         max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=1.0,
         beta=0.0, scale_rewards="none", dataloader_num_workers=0,
+        gradient_checkpointing=False,  # TRL's default is on; a tiny model needs no memory saving, and ours has none
+        shuffle_dataset=False,  # the rows in order: the contexts ours sees, step by step
     )
     trainer = GRPOTrainer(model=model, reward_funcs=info_gain, args=args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[Timer()])
@@ -102,25 +117,34 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per side and round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first, per side and round")
+    parser.add_argument("--rounds", type=int, default=2, help="ours then TRL, this many times")
     parser.add_argument("overrides", nargs="*", default=[], help="Hydra overrides for both sides")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    with tempfile.TemporaryDirectory() as tmp:
-        ours, ours_metrics, cfg = our_steps(["experiment=quickstart", *args.overrides], args.steps, args.warmup,
-                                            Path(tmp) / "ours")
-        theirs, trl_lengths = trl_steps(cfg, args.steps, args.warmup, Path(tmp) / "trl")
+    overrides = ["experiment=quickstart", "method.position_sampling=random", "learner.lr=0", *args.overrides]
+    ours, ours_metrics, theirs, trl_lengths, ratios = [], [], [], [], []
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            timings, metrics, cfg = our_steps(overrides, args.steps, args.warmup, Path(tmp) / "ours")
+            trl_times, lengths = trl_steps(cfg, args.steps, args.warmup, Path(tmp) / "trl")
+        ours += timings
+        ours_metrics += metrics
+        theirs += trl_times
+        trl_lengths += lengths
+        ratios.append(statistics.median(trl_times) / statistics.median(t["time/step"] for t in timings))
     m = cfg.method
     ours_step = statistics.median(t["time/step"] for t in ours)
     trl_step = statistics.median(theirs)
     print(f"batch: {m.contexts_per_step} contexts x G={m.group_size}, <= {cfg.rollout.max_new_tokens} new tokens, "
-          f"temperature {cfg.rollout.temperature}; {args.steps} timed steps after {args.warmup} warm-up")
+          f"temperature {cfg.rollout.temperature}, lr {cfg.learner.lr}; {args.rounds} rounds of {args.steps} timed "
+          f"steps per side after {args.warmup} warm-up")
     print(f"thought length (mean)   : rlpretrain {statistics.fmean(t['thought_len_mean'] for t in ours_metrics):.1f}, "
           f"TRL {statistics.fmean(trl_lengths):.1f} tokens")
     print(f"rlpretrain step (median): {ours_step * 1000:8.1f} ms")
     print(f"TRL GRPOTrainer step    : {trl_step * 1000:8.1f} ms")
-    print(f"ratio TRL / rlpretrain  : {trl_step / ours_step:8.2f}x")
+    print(f"ratio TRL / rlpretrain  : {trl_step / ours_step:8.2f}x   (per round: "
+          + ", ".join(f"{x:.2f}x" for x in ratios) + ")")
     print("where rlpretrain's step goes (median ms):")
     for key in ("time/generate", "time/score", "time/update"):
         print(f"  {key.split('/')[1]:<9} {statistics.median(t[key] for t in ours) * 1000:8.1f}")

@@ -17,11 +17,23 @@ from rlpretrain.algorithms.losses import (
     next_token_loss,
     token_logprobs,
 )
+from rlpretrain.models.prefix_sharing import can_share, shared_prefix_forward, suffix_view
 
 
 def _forward_logits(module, micro) -> torch.Tensor:
     out = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"])
     return out.logits[:, :-1].float()
+
+
+def _forward(module, micro) -> tuple[torch.Tensor, dict]:
+    """(logits [N, W-1, V], the rows they are aligned with). Rows that share a prompt (a `prompt_len`
+    column, G samples per prompt) run the prompt once: the rows are then their completion windows."""
+    shared = suffix_view(micro) if "prompt_len" in micro and can_share(module) else None
+    if shared is None:
+        return _forward_logits(module, micro), micro
+    view, prefixes, owner = shared
+    logits = shared_prefix_forward(module, prefixes, owner, view["input_ids"], view["attention_mask"], pad_id=0)
+    return logits[:, :-1], view
 
 
 def _shifted(micro, key):
@@ -39,8 +51,9 @@ class NextTokenObjective:
         return agg_denominator(_shifted(micro, "loss_mask"), self.agg)
 
     def numerator(self, module, micro):
+        logits, micro = _forward(module, micro)
         mask = _shifted(micro, "loss_mask")
-        loss_mat = next_token_loss(_forward_logits(module, micro), micro["input_ids"][:, 1:])
+        loss_mat = next_token_loss(logits, micro["input_ids"][:, 1:])
         numerator = agg_numerator(loss_mat, mask, self.agg)
         # weighted by denominator shares in the learner, this adds up to the full-batch loss
         return numerator, {"ntp_loss": float(numerator.detach() / max(self.denominator(micro), 1e-12))}
@@ -63,8 +76,8 @@ class PolicyGradientObjective:
 
     def numerator(self, module, micro):
         cfg = self.cfg
+        logits, micro = _forward(module, micro)
         mask = _shifted(micro, "loss_mask")
-        logits = _forward_logits(module, micro)
         logp = token_logprobs(logits, micro["input_ids"][:, 1:], self.temperature)
         old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
         loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)

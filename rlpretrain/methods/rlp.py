@@ -91,7 +91,7 @@ class RLP(Method):
                 target_ids.append(target)
 
         s_pred, s_ema = information_gain_terms(self.policy_scorer, self.ema_scorer, scored_ids, baseline_ids,
-                                               m.horizon, m.horizon_discount)
+                                               m.horizon, m.horizon_discount, [len(p) for p in prompt_ids])
         decode = self.tokenizer.decode
         columns = {
             "s_pred": s_pred.tolist(), "s_ema": s_ema.tolist(), "scored_ids": scored_ids,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from rlpretrain.learner.microbatch import length_buckets
+from rlpretrain.learner.microbatch import length_buckets, prefix_buckets
+from rlpretrain.models.prefix_sharing import can_share, distinct_prefixes, shared_prefix_forward
 
 
 class TeacherForcedScorer:
@@ -18,12 +19,18 @@ class TeacherForcedScorer:
         self.max_tokens = max_tokens_per_batch
 
     @torch.no_grad()
-    def tail_logprobs(self, sequences: list[list[int]], n_tail: int) -> torch.Tensor:
-        """log p(seq[j] | seq[:j]) for the last `n_tail` tokens of each sequence -> [N, n_tail] (CPU, fp32)."""
+    def tail_logprobs(self, sequences: list[list[int]], n_tail: int, prefix_lens: list[int] | None = None) -> torch.Tensor:
+        """log p(seq[j] | seq[:j]) for the last `n_tail` tokens of each sequence -> [N, n_tail] (CPU, fp32).
+
+        `prefix_lens[i]`: sequence i starts with a prompt of that many tokens that other sequences may
+        share (RLP's context and `<think>`); each distinct prompt then runs once (models/prefix_sharing.py).
+        """
         if any(len(s) <= n_tail for s in sequences):
             raise ValueError(f"every sequence needs more than n_tail={n_tail} tokens")
         results = [None] * len(sequences)
-        for batch, ids, logits in self._forward(sequences, keep=n_tail + 1):
+        batches = (self._forward(sequences, keep=n_tail + 1) if prefix_lens is None
+                   else self._forward_shared(sequences, prefix_lens, keep=n_tail + 1))
+        for batch, ids, logits in batches:
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, -n_tail:, None]).squeeze(-1)
             for k, i in enumerate(batch):
                 results[i] = logp[k].cpu()
@@ -61,6 +68,20 @@ class TeacherForcedScorer:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             extra = {"logits_to_keep": keep} if keep is not None else {}
             logits = self.module(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits.float()
+            yield batch, ids, logits
+
+    def _forward_shared(self, sequences, prefix_lens: list[int], keep: int):
+        """As `_forward`, with each distinct prefix run once; `ids` are the left-padded suffixes."""
+        prefix_lens = [min(p, len(s) - keep) for p, s in zip(prefix_lens, sequences)]  # kept logits: suffix only
+        prefixes, owner = distinct_prefixes([tuple(s[:p]) for s, p in zip(sequences, prefix_lens)])
+        if min(prefix_lens) < 1 or len(prefixes) == len(owner) or not can_share(self.module):  # plain pass
+            yield from self._forward(sequences, keep)
+            return
+        suffix_lens = [len(s) - p for s, p in zip(sequences, prefix_lens)]
+        for batch in prefix_buckets(prefix_lens, suffix_lens, owner, self.max_tokens):
+            batch_prefixes, batch_owner = distinct_prefixes([tuple(sequences[i][:prefix_lens[i]]) for i in batch])
+            ids, mask = self._left_pad([sequences[i][prefix_lens[i]:] for i in batch])
+            logits = shared_prefix_forward(self.module, batch_prefixes, batch_owner, ids, mask, self.pad_id, keep)
             yield batch, ids, logits
 
     def _batches(self, sequences):

@@ -35,6 +35,7 @@ class RolloutBatch:
             "input_ids": pad_right(rows, pad_id),
             "attention_mask": pad_right([[1] * len(r) for r in rows], 0),
             "loss_mask": pad_right(loss_rows, 0, dtype=torch.float32),
+            "prompt_len": torch.tensor([len(p) for p in self.prompt_ids]),  # lets G samples share one prompt pass
         }
         if self.advantages is not None:
             batch["advantages"] = torch.tensor(self.advantages, dtype=torch.float32)
