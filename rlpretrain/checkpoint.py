@@ -30,15 +30,15 @@ def list_checkpoints(root: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name[len(PREFIX):]))
 
 
-def save_checkpoint(root: Path, step: int, policy, tokenizer, learner, method, update=None, keep_last: int = 0) -> Path:
+def save_checkpoint(root: Path, step: int, tokenizer, learner, method, update=None, keep_last: int = 0) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_dir(root, step)
     tmp = root / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
-    policy.save_pretrained(tmp / "policy", safe_serialization=True)
+    learner_state = learner.save_checkpoint(tmp)  # the policy in HF format, and the learner's own files
     tokenizer.save_pretrained(tmp / "policy")
     method.save_models(tmp)
-    torch.save({"step": step, "learner": learner.state_dict(), "method": method.state_dict(), "rng": rng_state(),
+    torch.save({"step": step, "learner": learner_state, "method": method.state_dict(), "rng": rng_state(),
                 "update": update.state_dict() if update is not None else {}}, tmp / "state.pt")
     if final.exists():
         shutil.rmtree(final)
@@ -62,13 +62,9 @@ def resolve_resume(root: Path, resume: str | None) -> Path | None:
     return path
 
 
-def load_checkpoint(path: Path, policy, learner, method, update=None) -> int:
-    from transformers import AutoModelForCausalLM
-
-    loaded = AutoModelForCausalLM.from_pretrained(path / "policy", dtype=next(policy.parameters()).dtype)
-    policy.load_state_dict(loaded.state_dict())
+def load_checkpoint(path: Path, learner, method, update=None) -> int:
     state = torch.load(path / "state.pt", weights_only=False)
-    learner.load_state_dict(state["learner"])
+    learner.load_checkpoint(path, state["learner"])
     method.load_state_dict(state["method"])
     method.load_models(path)
     if update is not None:

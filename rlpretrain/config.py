@@ -52,6 +52,24 @@ class RolloutConfig:
 
 
 @dataclass
+class DeepSpeedConfig:
+    """learner=deepspeed (rlpretrain/learner/deepspeed.py)."""
+    zero_stage: int = 2  # 1: optimizer states sharded | 2: + gradients | 3: + parameters
+    offload_optimizer: bool = False  # optimizer states and step on the CPU
+    offload_params: bool = False  # stage 3 only: parameters on the CPU between uses
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters via peft, for either learner (rlpretrain/learner/lora.py); r=0 trains all weights."""
+    r: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                               "gate_proj", "up_proj", "down_proj"])
+
+
+@dataclass
 class LearnerConfig:
     name: str = "torch"
     lr: float = 1e-6
@@ -66,6 +84,8 @@ class LearnerConfig:
     max_tokens_per_micro_batch: int = 16384
     micro_batch_min_fill: float = 0.5  # start a new micro-batch when rows get shorter than this x the longest
     precision: str = "fp32"
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
 
 @dataclass

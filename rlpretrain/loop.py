@@ -20,6 +20,7 @@ import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from rlpretrain.dumps import dump_rollouts
+import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
 import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
 from rlpretrain.learner.base import LEARNERS
 from rlpretrain.methods.base import METHODS
@@ -60,11 +61,11 @@ def train(cfg) -> RunSummary:
 
     ckpt_root = run_dir / "checkpoints"
     resume_from = resolve_resume(ckpt_root, cfg.resume)
-    start = load_checkpoint(resume_from, policy, learner, method, update) if resume_from else 0
+    start = load_checkpoint(resume_from, learner, method, update) if resume_from else 0
     if resume_from:
         log.info("resumed from %s at step %d", resume_from, start)
     elif not list_checkpoints(ckpt_root):
-        save_checkpoint(ckpt_root, 0, policy, tokenizer, learner, method, update)  # version 0: the initial weights
+        save_checkpoint(ckpt_root, 0, tokenizer, learner, method, update)  # version 0: the initial weights
     tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=True), resume_from_step=start)
 
     bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps, desc=cfg.experiment_name,
@@ -91,7 +92,7 @@ def train(cfg) -> RunSummary:
         bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
                         tok_s=f"{timings['tokens_per_s']:.0f}")
         if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
-            save_checkpoint(ckpt_root, step + 1, policy, tokenizer, learner, method, update, cfg.checkpoint.keep_last)
+            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last)
     bar.close()
     tracker.close()
     return summarize(run_dir, time.time() - started)

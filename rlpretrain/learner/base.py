@@ -8,7 +8,9 @@ loss exactly (e.g. a token mean over the whole batch, not a mean of per-micro-ba
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -45,3 +47,25 @@ class Learner(ABC):
     @property
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
+
+    def gathered(self):
+        """A context in which `module`'s parameters are whole (a sharded learner gathers them)."""
+        return contextlib.nullcontext()
+
+    def export_model(self, directory: Path) -> None:
+        """The policy in Hugging Face format, loadable with `from_pretrained`."""
+        with self.gathered():
+            self.module.save_pretrained(directory, safe_serialization=True)
+
+    def save_checkpoint(self, directory: Path) -> dict:
+        """Write the policy to directory/policy (and any files of the learner's own under directory);
+        return the state that goes into the checkpoint's state.pt."""
+        self.export_model(directory / "policy")
+        return self.state_dict()
+
+    def load_checkpoint(self, directory: Path, state: dict) -> None:
+        from transformers import AutoModelForCausalLM
+
+        loaded = AutoModelForCausalLM.from_pretrained(directory / "policy", dtype=next(self.module.parameters()).dtype)
+        self.module.load_state_dict(loaded.state_dict())
+        self.load_state_dict(state)

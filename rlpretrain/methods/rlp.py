@@ -56,7 +56,8 @@ class RLP(Method):
 
     def _ensure_ema(self) -> None:
         if not self.ema.initialised:  # lazily, on the first batch (as the paper does)
-            self.ema.init_from(self.learner.module)
+            with self.learner.gathered():
+                self.ema.init_from(self.learner.module)
         if self.ema_scorer is None:
             self.ema_scorer = TeacherForcedScorer(self.ema.module, self._pad, self._budget)
 
@@ -117,7 +118,8 @@ class RLP(Method):
         }
 
     def on_policy_updated(self) -> None:
-        self.ema.update(self.learner.module)
+        with self.learner.gathered():
+            self.ema.update(self.learner.module)
 
     def state_dict(self) -> dict:
         return {"stream": self.stream.state_dict(), "ema_initialised": self.ema.initialised}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 
@@ -21,8 +19,14 @@ class EMATeacher:
         return self.module is not None
 
     def init_from(self, policy: torch.nn.Module) -> None:
-        self.module = copy.deepcopy(policy).eval()
-        self.module.requires_grad_(False)
+        """A plain copy of the policy (whole parameters: call it where a sharded learner has gathered
+        them). Built from the config, not deep-copied, so no hook of a learner's sharding comes along."""
+        from transformers import AutoModelForCausalLM
+
+        dtype = next(policy.parameters()).dtype
+        self.module = AutoModelForCausalLM.from_config(policy.config, dtype=dtype).to(next(policy.parameters()).device)
+        self.module.load_state_dict({k: v.detach() for k, v in policy.state_dict().items()})
+        self.module.eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, policy: torch.nn.Module) -> None:

@@ -21,6 +21,7 @@ def distinct_prefixes(prefixes: list[tuple[int, ...]]) -> tuple[list[tuple[int, 
 
 def can_share(module) -> bool:
     """Gradient checkpointing drops the KV cache in training mode: share prefixes only without it."""
+    module = getattr(module, "module", module)  # a DeepSpeed engine: the model it wraps
     flag = "is_activation_checkpointing" if hasattr(type(module), "is_activation_checkpointing") else "is_gradient_checkpointing"
     return not (module.training and getattr(module, flag, False))
 

@@ -281,6 +281,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
     from tqdm import tqdm
 
     from rlpretrain.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+    import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
     from rlpretrain.learner.torch import LEARNERS
     from rlpretrain.models.loading import pick_device
     from rlpretrain.tracking import Tracker
@@ -316,7 +317,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
 
     ckpt_root = run_dir / "checkpoints"
     resume_from = resolve_resume(ckpt_root, cfg.resume)
-    start = load_checkpoint(resume_from, model, learner, holder) if resume_from else 0
+    start = load_checkpoint(resume_from, learner, holder) if resume_from else 0
     tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=False), resume_from_step=start)
     first_eval = None
     if heldout and start == 0:
@@ -341,7 +342,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
         tracker.log(step + 1, metrics, {"time/step": seconds, "tokens_per_s": metrics["tokens"] / seconds})
         bar.set_postfix(loss=f"{stats.get('ntp_loss', float('nan')):.3f}", tok_s=f"{metrics['tokens'] / seconds:.0f}")
         if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == steps:
-            save_checkpoint(ckpt_root, step + 1, model, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last)
+            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last)
     bar.close()
     tracker.close()
     from rlpretrain.tracking import read_metrics
