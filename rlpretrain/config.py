@@ -273,6 +273,14 @@ class RPTConfig:
 
 
 @dataclass
+class SyncConfig:
+    """Weight sync learner -> rollout engine (rlpretrain/rollout/sync.py)."""
+    transport: str = "auto"  # auto | shared | reload | broadcast
+    bucket_mb: float = 256.0  # tensors per transfer, at most this many MiB (one call per bucket)
+    timeout_s: float = 600.0  # a transfer that takes longer raises, naming the parameter
+
+
+@dataclass
 class TrainerConfig:
     max_steps: int = 40
 
@@ -301,6 +309,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     experiment_name: str = "default"
     seed: int = 0

@@ -26,6 +26,7 @@ from rlpretrain.learner.base import LEARNERS
 from rlpretrain.methods.base import METHODS
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.rollout.base import ROLLOUT_ENGINES
+from rlpretrain.rollout.sync import resolve_transport
 from rlpretrain.seeding import seed_everything
 from rlpretrain.tracking import Tracker, read_metrics
 
@@ -58,6 +59,7 @@ def train(cfg) -> RunSummary:
     engine = ROLLOUT_ENGINES.get(cfg.rollout.name)(cfg.rollout, learner.module, tokenizer)
     method = METHODS.get(cfg.method.name)(cfg, tokenizer, learner)
     update = PolicyUpdate(cfg.algorithm, learner, pad_id, cfg.rollout.temperature, cfg.trainer.max_steps)
+    transport = resolve_transport(cfg.sync, engine, learner)
 
     ckpt_root = run_dir / "checkpoints"
     resume_from = resolve_resume(ckpt_root, cfg.resume)
@@ -76,7 +78,7 @@ def train(cfg) -> RunSummary:
         t1 = time.perf_counter()
         stats = update(batch)
         method.on_policy_updated()
-        sync = engine.sync_weights(learner.module)
+        sync = transport.sync(learner, engine)
         t2 = time.perf_counter()
 
         tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
@@ -85,6 +87,7 @@ def train(cfg) -> RunSummary:
             **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
         }
         timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
+                   "sync_bytes": sync.bytes,
                    "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
         tracker.log(step + 1, metrics, timings)
         if cfg.dump_rollouts:

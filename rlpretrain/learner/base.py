@@ -52,6 +52,12 @@ class Learner(ABC):
         """A context in which `module`'s parameters are whole (a sharded learner gathers them)."""
         return contextlib.nullcontext()
 
+    def named_weights(self):
+        """(name, whole tensor) for every weight under the Hugging Face model's names: what a rollout
+        engine with weights of its own loads (rollout/sync.py). Consume it before the next step."""
+        with self.gathered():
+            yield from self.module.state_dict().items()
+
     def export_model(self, directory: Path) -> None:
         """The policy in Hugging Face format, loadable with `from_pretrained`."""
         with self.gathered():

@@ -24,6 +24,7 @@ from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import LR_SCHEDULES
 
 CHECKPOINT_TAG = "state"
+GATHER_BYTES = 256 * 2 ** 20  # ZeRO-3 weight export: parameters gathered per group of about this size
 
 
 def init_distributed() -> None:
@@ -109,6 +110,25 @@ class DeepSpeedLearner(Learner):
             return contextlib.nullcontext()
         import deepspeed
         return deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None)
+
+    def named_weights(self):
+        """ZeRO-3 gathers a group of parameters at a time (about GATHER_BYTES) and yields copies, so a
+        sync never holds the whole model; other stages hold whole parameters already."""
+        if self.zero_stage != 3:
+            yield from super().named_weights()
+            return
+        import deepspeed
+
+        params = list(self.module.named_parameters())
+        group, size = [], 0
+        for i, (name, p) in enumerate(params):
+            group.append((name, p))
+            size += p.ds_numel * p.element_size()
+            if size >= GATHER_BYTES or i == len(params) - 1:
+                with deepspeed.zero.GatheredParameters([q for _, q in group], modifier_rank=None):
+                    chunk = [(n, q.data.detach().clone()) for n, q in group]
+                yield from chunk
+                group, size = [], 0
 
     def train_step(self, batch: TensorBatch, loss: Loss) -> dict[str, float]:
         self.engine.train()

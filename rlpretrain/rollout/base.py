@@ -1,6 +1,7 @@
 """The rollout engine interface: prompts in, sampled completions with log-probs out.
 
 The loop only sees this interface; backends (hf here, vllm in its own module) register by name.
+Weights reach an engine through a transport (rollout/sync.py), not through the engine itself.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RolloutEngine(ABC):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         """For each prompt, `params.n` completions. Deterministic for a given params.seed."""
 
-    @abstractmethod
-    def sync_weights(self, module) -> SyncStats:
-        """Make the engine generate with the learner's current weights."""
+    def load_weights(self, buckets) -> None:
+        """Take new weights, bucket by bucket (rollout/sync.py); an engine that shares the learner's
+        module never needs to. Raise naming the parameter rather than load half."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load weights")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, SamplingParams, SyncStats
+from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, SamplingParams
 from rlpretrain.rollout.sampling import sample_next
 
 
@@ -24,9 +24,18 @@ class HFEngine(RolloutEngine):
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def sync_weights(self, module) -> SyncStats:
-        self.module = module  # shared module: nothing to copy
-        return SyncStats()
+    @torch.no_grad()
+    def load_weights(self, buckets) -> None:
+        """For an engine with a module of its own (a separate worker); colocated, it shares the learner's."""
+        from rlpretrain.rollout.sync import WeightSyncError
+
+        state = self.module.state_dict()  # views of the parameters: copying into them updates the model
+        for bucket in buckets:
+            for name, tensor in bucket:
+                if name not in state or state[name].shape != tensor.shape:
+                    raise WeightSyncError(f"cannot load parameter '{name}' {tuple(tensor.shape)}: the engine's model "
+                                          f"has {tuple(state[name].shape) if name in state else 'no such parameter'}")
+                state[name].copy_(tensor)
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         if any(len(p) == 0 for p in prompts):

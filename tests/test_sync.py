@@ -1,0 +1,123 @@
+"""Weight sync (rlpretrain/rollout/sync.py): buckets, the in-process reload, and the broadcast
+between two real processes over gloo, bit for bit, with a timeout that names the parameter."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from omegaconf import OmegaConf
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from rlpretrain.config import LearnerConfig, RolloutConfig, SyncConfig
+from rlpretrain.learner.torch import TorchLearner
+from rlpretrain.rollout.hf import HFEngine
+from rlpretrain.rollout.sync import (WeightSyncError, bucket_bytes, iter_buckets, receive_weights, resolve_transport,
+                                     send_weights)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64))
+
+
+def test_buckets_respect_the_size_and_keep_order():
+    named = [(f"p{i}", torch.zeros(n)) for i, n in enumerate([10, 10, 30, 5, 100, 1])]  # float32: 4 bytes each
+    buckets = list(iter_buckets(named, bucket_bytes=100))
+    assert [[n for n, _ in b] for b in buckets] == [["p0", "p1"], ["p2"], ["p3"], ["p4"], ["p5"]]
+    assert [bucket_bytes(b) for b in buckets] == [80, 120, 20, 400, 4]  # a tensor over the size goes alone
+    assert [n for b in buckets for n, _ in b] == [n for n, _ in named]
+
+
+def test_reload_copies_the_learner_weights_into_an_engine_of_its_own(small_model):
+    tokenizer, model = small_model
+    learner = TorchLearner(OmegaConf.structured(LearnerConfig()), copy.deepcopy(model), total_steps=1)
+    engine = HFEngine(OmegaConf.structured(RolloutConfig()), copy.deepcopy(model), tokenizer)
+    with torch.no_grad():
+        for p in learner.module.parameters():
+            p.add_(0.01)  # as an optimizer step would
+    transport = resolve_transport(OmegaConf.structured(SyncConfig(bucket_mb=0.05)), engine, learner)
+    assert type(transport).__name__ == "InProcessReload"
+    stats = transport.sync(learner, engine)
+    expected = learner.module.state_dict()
+    assert stats.bytes == sum(t.numel() * t.element_size() for t in expected.values())
+    assert all(torch.equal(engine.module.state_dict()[k], v) for k, v in expected.items())
+
+
+def test_shared_transport_refuses_an_engine_with_its_own_weights(small_model):
+    tokenizer, model = small_model
+    learner = TorchLearner(OmegaConf.structured(LearnerConfig()), model, total_steps=1)
+    colocated = HFEngine(OmegaConf.structured(RolloutConfig()), model, tokenizer)
+    assert type(resolve_transport(OmegaConf.structured(SyncConfig()), colocated, learner)).__name__ == "SharedModule"
+    separate = HFEngine(OmegaConf.structured(RolloutConfig()), copy.deepcopy(model), tokenizer)
+    with pytest.raises(WeightSyncError, match="needs an engine that samples from the learner's own module"):
+        resolve_transport(OmegaConf.structured(SyncConfig(transport="shared")), separate, learner).sync(learner, separate)
+
+
+def test_loading_a_wrong_shape_names_the_parameter(small_model):
+    tokenizer, model = small_model
+    engine = HFEngine(OmegaConf.structured(RolloutConfig()), copy.deepcopy(model), tokenizer)
+    with pytest.raises(WeightSyncError, match="cannot load parameter 'model.norm.weight' \\(3,\\)"):
+        engine.load_weights([[("model.norm.weight", torch.zeros(3))]])
+
+
+def _peer(rank, init, out, mode):
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=timedelta(seconds=4))
+    try:
+        if rank == 0:
+            model = _model(seed=1)
+            try:
+                stats = send_weights(model.state_dict().items(), None, 0, bucket_bytes_=20_000, timeout_s=4)
+                torch.save({"bytes": stats.bytes, "state": model.state_dict()}, out + ".sent")
+            except WeightSyncError as e:
+                torch.save({"error": str(e)}, out + ".sent")
+        elif mode == "receive":
+            model, calls = _model(seed=2), 0
+            for bucket in receive_weights(None, 0, timeout_s=4):
+                calls += 1
+                with torch.no_grad():
+                    state = model.state_dict()
+                    for name, tensor in bucket:
+                        state[name].copy_(tensor)
+            torch.save({"state": model.state_dict(), "calls": calls}, out + ".received")
+        else:  # a worker that never receives
+            time.sleep(8)
+    finally:
+        if mode == "receive":
+            dist.destroy_process_group()
+        else:
+            os._exit(0)
+
+
+def _spawn(tmp_path, mode):
+    init = f"file://{tmp_path / 'rendezvous'}"
+    out = str(tmp_path / "w")
+    mp.start_processes(_peer, args=(init, out, mode), nprocs=2, join=True, start_method="spawn")
+    return out
+
+
+@pytest.mark.slow
+def test_broadcast_between_two_processes_is_bit_exact(tmp_path):
+    out = _spawn(tmp_path, "receive")
+    sent, received = torch.load(out + ".sent"), torch.load(out + ".received")
+    assert sent["state"].keys() == received["state"].keys()
+    assert all(torch.equal(sent["state"][k], received["state"][k]) for k in sent["state"])
+    assert sent["bytes"] == sum(t.numel() * t.element_size() for t in sent["state"].values())
+    assert 1 < received["calls"] < len(sent["state"])  # bucketed: fewer transfers than tensors, more than one
+
+
+@pytest.mark.slow
+def test_a_worker_that_never_receives_raises_naming_the_parameter(tmp_path):
+    started = time.monotonic()
+    out = _spawn(tmp_path, "absent")
+    error = torch.load(out + ".sent")["error"]
+    assert "weight sync failed at parameter 'model.embed_tokens.weight'" in error or "timed out" in error, error
+    assert "model.embed_tokens.weight" in error
+    assert time.monotonic() - started < 60
