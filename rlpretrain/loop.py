@@ -24,6 +24,7 @@ from rlpretrain.dumps import dump_rollouts
 import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
 import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
 from rlpretrain.learner.base import LEARNERS
+from rlpretrain.learner.lora import apply_lora
 from rlpretrain.methods.base import METHODS
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.rollout.base import ROLLOUT_ENGINES
@@ -56,6 +57,7 @@ def train(cfg) -> RunSummary:
 
     tokenizer, policy = load_model_and_tokenizer(cfg.model, device)
     pad_id = tokenizer.pad_token_id
+    policy = apply_lora(policy, cfg.learner.lora)  # r=0: unchanged
     learner = LEARNERS.get(cfg.learner.name)(cfg.learner, policy, total_steps=cfg.trainer.max_steps)
     engine = ROLLOUT_ENGINES.get(cfg.rollout.name)(cfg.rollout, learner.module, tokenizer)
     method = METHODS.get(cfg.method.name)(cfg, tokenizer, learner)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from rlpretrain.learner.lora import is_lora, load_adapter, merged_named_weights, save_adapter
 from rlpretrain.registry import Registry
 
 LEARNERS: Registry = Registry("learner")
@@ -56,22 +57,35 @@ class Learner(ABC):
         """(name, whole tensor) for every weight under the Hugging Face model's names: what a rollout
         engine with weights of its own loads (rollout/sync.py). Consume it before the next step."""
         with self.gathered():
-            yield from self.module.state_dict().items()
+            if is_lora(self.module):
+                yield from merged_named_weights(self.module)
+            else:
+                yield from self.module.state_dict().items()
 
     def export_model(self, directory: Path) -> None:
-        """The policy in Hugging Face format, loadable with `from_pretrained`."""
+        """The policy in Hugging Face format, loadable with `from_pretrained` (LoRA: merged)."""
         with self.gathered():
-            self.module.save_pretrained(directory, safe_serialization=True)
+            if is_lora(self.module):
+                merged = {name: t.contiguous() for name, t in merged_named_weights(self.module)}
+                self.module.get_base_model().save_pretrained(directory, state_dict=merged, safe_serialization=True)
+            else:
+                self.module.save_pretrained(directory, safe_serialization=True)
 
     def save_checkpoint(self, directory: Path) -> dict:
-        """Write the policy to directory/policy (and any files of the learner's own under directory);
-        return the state that goes into the checkpoint's state.pt."""
+        """Write the policy to directory/policy (LoRA: also the adapters to directory/adapter, and
+        any files of the learner's own under directory); return the state for the checkpoint's state.pt."""
         self.export_model(directory / "policy")
+        if is_lora(self.module):
+            save_adapter(self.module, directory / "adapter")
         return self.state_dict()
 
     def load_checkpoint(self, directory: Path, state: dict) -> None:
-        from transformers import AutoModelForCausalLM
+        if is_lora(self.module):
+            load_adapter(self.module, directory / "adapter")
+        else:
+            from transformers import AutoModelForCausalLM
 
-        loaded = AutoModelForCausalLM.from_pretrained(directory / "policy", dtype=next(self.module.parameters()).dtype)
-        self.module.load_state_dict(loaded.state_dict())
+            loaded = AutoModelForCausalLM.from_pretrained(directory / "policy",
+                                                          dtype=next(self.module.parameters()).dtype)
+            self.module.load_state_dict(loaded.state_dict())
         self.load_state_dict(state)

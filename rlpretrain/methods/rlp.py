@@ -56,8 +56,7 @@ class RLP(Method):
 
     def _ensure_ema(self) -> None:
         if not self.ema.initialised:  # lazily, on the first batch (as the paper does)
-            with self.learner.gathered():
-                self.ema.init_from(self.learner.module)
+            self.ema.init_from(self.learner.module.config, self.learner.named_weights())
         if self.ema_scorer is None:
             self.ema_scorer = TeacherForcedScorer(self.ema.module, self._pad, self._budget)
 
@@ -118,8 +117,7 @@ class RLP(Method):
         }
 
     def on_policy_updated(self) -> None:
-        with self.learner.gathered():
-            self.ema.update(self.learner.module)
+        self.ema.update(self.learner.named_weights())
 
     def state_dict(self) -> dict:
         return {"stream": self.stream.state_dict(), "ema_initialised": self.ema.initialised}
@@ -134,7 +132,6 @@ class RLP(Method):
     def load_models(self, directory: Path) -> None:
         if (directory / "ema").exists():
             from transformers import AutoModelForCausalLM
-            loaded = AutoModelForCausalLM.from_pretrained(directory / "ema", dtype=torch.float32)
-            self.ema.init_from(self.learner.module)
-            self.ema.module.load_state_dict(loaded.state_dict())
+            loaded = AutoModelForCausalLM.from_pretrained(directory / "ema", dtype=torch.float32).to(self.learner.device)
+            self.ema.init_from(loaded.config, loaded.state_dict().items())
             self.ema_scorer = None

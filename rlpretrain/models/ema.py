@@ -18,20 +18,33 @@ class EMATeacher:
     def initialised(self) -> bool:
         return self.module is not None
 
-    def init_from(self, policy: torch.nn.Module) -> None:
-        """A plain copy of the policy (whole parameters: call it where a sharded learner has gathered
-        them). Built from the config, not deep-copied, so no hook of a learner's sharding comes along."""
+    def init_from(self, config, named_weights) -> None:
+        """A plain model of `config` holding the policy's weights (a learner's `named_weights()`:
+        whole, LoRA merged). Built from the config, so no hook of a learner's sharding comes along."""
         from transformers import AutoModelForCausalLM
 
-        dtype = next(policy.parameters()).dtype
-        self.module = AutoModelForCausalLM.from_config(policy.config, dtype=dtype).to(next(policy.parameters()).device)
-        self.module.load_state_dict({k: v.detach() for k, v in policy.state_dict().items()})
+        weights = {name: t.detach() for name, t in named_weights}
+        first = next(iter(weights.values()))
+        self.module = AutoModelForCausalLM.from_config(config, dtype=first.dtype).to(first.device)
+        missing, unexpected = self.module.load_state_dict(weights, strict=False)
+        if unexpected or [k for k in missing if k not in self._tied()]:
+            raise ValueError(f"EMA teacher: the policy's weights do not fit its config (missing {missing}, "
+                             f"unexpected {unexpected})")
         self.module.eval().requires_grad_(False)
 
+    def _tied(self) -> set[str]:
+        keys = getattr(self.module, "_tied_weights_keys", None) or {}
+        return set(keys if isinstance(keys, (list, set, tuple)) else keys.keys())
+
     @torch.no_grad()
-    def update(self, policy: torch.nn.Module) -> None:
+    def update(self, named_weights) -> None:
         if self.module is None:
             raise RuntimeError("EMA teacher updated before it was initialised")
-        ema_params = list(self.module.parameters())
-        policy_params = [p.detach() for p in policy.parameters()]
-        torch._foreach_lerp_(ema_params, policy_params, 1.0 - self.decay)
+        own = self.module.state_dict()  # views of its parameters; tied ones share storage: update each once
+        targets, sources, seen = [], [], set()
+        for name, tensor in named_weights:
+            if name in own and own[name].data_ptr() not in seen:
+                seen.add(own[name].data_ptr())
+                targets.append(own[name])
+                sources.append(tensor.detach())
+        torch._foreach_lerp_(targets, sources, 1.0 - self.decay)
