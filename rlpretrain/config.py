@@ -294,6 +294,20 @@ class SyncConfig:
 
 
 @dataclass
+class LauncherConfig:
+    """Where the learner ranks and rollout workers run (rlpretrain/launch/)."""
+    name: str = "local"  # local: this process | ray: Ray actors, on one machine or a cluster
+    address: Optional[str] = None  # ray: an existing cluster ("auto", "ray://host:10001"); null: start a local one
+    num_learners: int = 1  # learner ranks (data parallel; learner=deepspeed when more than one)
+    num_rollout_workers: int = 1  # separate engines; prompts are split between them
+    learner_cpus: float = 1.0
+    learner_gpus: float = 0.0
+    worker_cpus: float = 1.0
+    worker_gpus: float = 0.0
+    verify_sync: bool = False  # after every sync, compare a checksum of each worker's weights with the learner's
+
+
+@dataclass
 class TrainerConfig:
     max_steps: int = 40
 
@@ -323,6 +337,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     experiment_name: str = "default"
     seed: int = 0

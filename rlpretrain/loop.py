@@ -23,11 +23,10 @@ from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_res
 from rlpretrain.dumps import dump_rollouts
 import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
 import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
-from rlpretrain.learner.base import LEARNERS
 from rlpretrain.learner.lora import apply_lora
 from rlpretrain.methods.base import METHODS
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
-from rlpretrain.rollout.base import ROLLOUT_ENGINES
+from rlpretrain.launch.local import build_local
 from rlpretrain.rollout.sync import resolve_transport
 from rlpretrain.seeding import seed_everything
 from rlpretrain.tracking import Tracker, read_metrics
@@ -48,7 +47,8 @@ class RunSummary:
         return self.reward_last > self.reward_first
 
 
-def train(cfg) -> RunSummary:
+def train(cfg, build=None) -> RunSummary:
+    """`build(cfg, policy, tokenizer) -> (learner, engine)` places them (launch/); default: this process."""
     started = time.time()
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,8 +58,7 @@ def train(cfg) -> RunSummary:
     tokenizer, policy = load_model_and_tokenizer(cfg.model, device)
     pad_id = tokenizer.pad_token_id
     policy = apply_lora(policy, cfg.learner.lora)  # r=0: unchanged
-    learner = LEARNERS.get(cfg.learner.name)(cfg.learner, policy, total_steps=cfg.trainer.max_steps)
-    engine = ROLLOUT_ENGINES.get(cfg.rollout.name)(cfg.rollout, learner.module, tokenizer)
+    learner, engine = (build or build_local)(cfg, policy, tokenizer)
     method = METHODS.get(cfg.method.name)(cfg, tokenizer, learner)
     update = PolicyUpdate(cfg.algorithm, learner, pad_id, cfg.rollout.temperature, cfg.trainer.max_steps)
     transport = resolve_transport(cfg.sync, engine, learner)

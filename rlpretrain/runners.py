@@ -16,5 +16,10 @@ def run(cfg):
 
     if cfg.method.name in RUNNERS:
         return RUNNERS.get(cfg.method.name)(cfg)
+    if cfg.launcher.name == "ray":
+        from rlpretrain.launch.ray import train_on_ray
+        return train_on_ray(cfg)
+    if cfg.launcher.name != "local":
+        raise ValueError(f"unknown launcher '{cfg.launcher.name}'; available: local, ray")
     from rlpretrain.loop import train
     return train(cfg)

@@ -2,8 +2,9 @@
 
 - shared:    the engine samples from the learner's own module (HF engine, colocated): nothing moves.
 - reload:    an in-process engine with weights of its own (vLLM colocated) loads them bucket by bucket.
-- broadcast: a separate worker process receives them over a torch.distributed group (NCCL on GPUs,
-             gloo on the CPU): the names, shapes and dtypes once, then one flat buffer per bucket.
+- broadcast: separate worker processes receive them over a gloo group of their own with learner
+             rank 0: per bucket its layout, then one flat buffer. Tensors travel through host
+             memory, on GPUs too (an NCCL group for GPU-to-GPU transfers is not built yet).
 
 Weights come from `learner.named_weights()`: whole tensors (a ZeRO-3 learner gathers them), LoRA
 merged, under the base model's names. Buckets bound both the memory a sync holds at once and the
@@ -84,10 +85,46 @@ class InProcessReload(WeightTransport):
 
 
 # --- broadcast: learner rank 0 -> separate workers ------------------------------------------
+# A group of its own (learner rank 0 is rank 0, workers follow), beside any group the learner's
+# ranks already share (DeepSpeed's world): made from a TCP store, used through its own methods.
 
-def _flat(bucket: WeightBucket, device) -> torch.Tensor:
+def sync_group(host: str, port: int, rank: int, size: int, timeout_s: float):
+    """A gloo group of `size` processes; rank 0 hosts the store. Every member calls this."""
+    import torch.distributed as dist
+
+    timeout = timedelta(seconds=timeout_s)
+    store = dist.TCPStore(host, port, world_size=size, is_master=rank == 0, timeout=timeout)
+    return dist.ProcessGroupGloo(store, rank, size, timeout)
+
+
+def _broadcast(group, tensor: torch.Tensor, src: int, timeout_s: float, name: str) -> None:
+    import torch.distributed as dist
+
+    opts = dist.BroadcastOptions()
+    opts.rootRank, opts.rootTensor, opts.timeout = src, 0, timedelta(seconds=timeout_s)
+    try:
+        work = group.broadcast([tensor], opts)
+        work.wait()
+    except Exception as e:  # gloo raises on timeout or on a peer that went away
+        raise WeightSyncError(f"weight sync failed or timed out ({timeout_s} s) at parameter '{name}': {e}") from e
+
+
+def _broadcast_layout(group, layout, src: int, timeout_s: float, name: str):
+    """A bucket's layout as pickled bytes: its length, then the bytes."""
+    import pickle
+
+    data = torch.frombuffer(bytearray(pickle.dumps(layout)), dtype=torch.uint8) if layout is not None else None
+    length = torch.tensor([len(data) if data is not None else 0], dtype=torch.long)
+    _broadcast(group, length, src, timeout_s, name)
+    if data is None:
+        data = torch.empty(int(length), dtype=torch.uint8)
+    _broadcast(group, data, src, timeout_s, name)
+    return pickle.loads(data.numpy().tobytes())
+
+
+def _flat(bucket: WeightBucket) -> torch.Tensor:
     """One byte buffer for a bucket of mixed dtypes: a single broadcast call."""
-    return torch.cat([t.detach().contiguous().view(-1).view(torch.uint8) for _, t in bucket]).to(device)
+    return torch.cat([t.detach().cpu().contiguous().view(-1).view(torch.uint8) for _, t in bucket])
 
 
 def _unflat(flat: torch.Tensor, meta: list[tuple[str, tuple, torch.dtype]]) -> WeightBucket:
@@ -99,51 +136,29 @@ def _unflat(flat: torch.Tensor, meta: list[tuple[str, tuple, torch.dtype]]) -> W
     return out
 
 
-def _wait(work, timeout_s: float, name: str) -> None:
-    try:
-        ok = work.wait(timedelta(seconds=timeout_s))
-    except Exception as e:  # gloo raises on timeout or a peer that went away
-        raise WeightSyncError(f"weight sync failed at parameter '{name}': {e}") from e
-    if ok is False:
-        raise WeightSyncError(f"weight sync timed out after {timeout_s} s at parameter '{name}'")
-
-
-def send_weights(named: Iterable[tuple[str, torch.Tensor]], group, src: int, bucket_bytes_: int,
-                 timeout_s: float, device="cpu") -> SyncStats:
-    """Rank `src` of `group`, per bucket: its layout (one object), then its flat buffer; an empty
-    layout ends the sync. Buckets are made as they are sent, so a ZeRO-3 learner gathers only one at a time."""
-    import torch.distributed as dist
-
-    started, sent, name = time.perf_counter(), 0, "(end of sync)"
-    try:
-        for bucket in iter_buckets(named, bucket_bytes_):
-            name = bucket[0][0]
-            dist.broadcast_object_list([[(n, tuple(t.shape), t.dtype) for n, t in bucket]], src=src, group=group)
-            flat = _flat(bucket, device)
-            _wait(dist.broadcast(flat, src=src, group=group, async_op=True), timeout_s, name)
-            sent += flat.numel()
-        name = "(end of sync)"
-        dist.broadcast_object_list([[]], src=src, group=group)
-    except WeightSyncError:
-        raise
-    except Exception as e:  # the group's own timeout (set when it was made) or a lost peer
-        raise WeightSyncError(f"weight sync failed at parameter '{name}': {e}") from e
+def send_weights(named: Iterable[tuple[str, torch.Tensor]], group, bucket_bytes_: int, timeout_s: float) -> SyncStats:
+    """Rank 0 of `group`, per bucket: its layout, then its flat buffer; an empty layout ends the
+    sync. Buckets are made as they are sent, so a ZeRO-3 learner gathers only a group at a time."""
+    started, sent = time.perf_counter(), 0
+    for bucket in iter_buckets(named, bucket_bytes_):
+        name = bucket[0][0]
+        _broadcast_layout(group, [(n, tuple(t.shape), t.dtype) for n, t in bucket], 0, timeout_s, name)
+        flat = _flat(bucket)
+        _broadcast(group, flat, 0, timeout_s, name)
+        sent += flat.numel()
+    _broadcast_layout(group, [], 0, timeout_s, "(end of sync)")
     return SyncStats(seconds=time.perf_counter() - started, bytes=sent)
 
 
-def receive_weights(group, src: int, timeout_s: float, device="cpu") -> Iterator[WeightBucket]:
+def receive_weights(group, timeout_s: float) -> Iterator[WeightBucket]:
     """The other ranks of `group`: buckets as they arrive, ready for `engine.load_weights`."""
-    import torch.distributed as dist
-
     while True:
-        holder = [None]
-        dist.broadcast_object_list(holder, src=src, group=group)
-        meta = holder[0]
+        meta = _broadcast_layout(group, None, 0, timeout_s, "(bucket layout)")
         if not meta:
             return
         size = sum(int(torch.Size(s).numel()) * torch.empty((), dtype=d).element_size() for _, s, d in meta)
-        flat = torch.empty(size, dtype=torch.uint8, device=device)
-        _wait(dist.broadcast(flat, src=src, group=group, async_op=True), timeout_s, meta[0][0])
+        flat = torch.empty(size, dtype=torch.uint8)
+        _broadcast(group, flat, 0, timeout_s, meta[0][0])
         yield _unflat(flat, meta)
 
 
@@ -154,8 +169,7 @@ class Broadcast(WeightTransport):
 
     def sync(self, learner, engine) -> SyncStats:
         pending = engine.begin_receive(self.cfg.timeout_s)
-        stats = send_weights(learner.named_weights(), engine.sync_group, 0, self.bucket_bytes, self.cfg.timeout_s,
-                             device=engine.sync_device)
+        stats = send_weights(learner.named_weights(), engine.sync_group, self.bucket_bytes, self.cfg.timeout_s)
         engine.finish_receive(pending)
         return stats
 

@@ -1,0 +1,248 @@
+"""launcher=ray: learner ranks and rollout workers as Ray actors, on one machine or a cluster.
+
+    driver ──► learner rank 0 actor: runs the loop (method, rewards, update, checkpoints, logs)
+               ├─ learner ranks 1..N-1 actors: their share of each batch (DeepSpeed data parallel)
+               └─ rollout worker actors: generate; take weights over the broadcast transport
+
+The only module importing ray. Rank 0 scores on its own, so with several learner ranks the
+weights must be whole on every rank (ZeRO stage 1 or 2). On a cluster, checkpoints and the run
+directory must be on storage every learner node sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from rlpretrain.learner.base import LEARNERS, Learner
+from rlpretrain.rollout.base import ROLLOUT_ENGINES, RolloutEngine
+from rlpretrain.rollout.sync import WeightSyncError, receive_weights, sync_group
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _checksums(named, names=None) -> dict[str, str]:
+    out = {}
+    for name, tensor in named:
+        if names is None or name in names:
+            out[name] = hashlib.sha256(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()).hexdigest()
+    return out
+
+
+def _load(cfg):
+    from rlpretrain.learner.lora import apply_lora
+    from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
+
+    tokenizer, policy = load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
+    return tokenizer, policy, apply_lora
+
+
+class LearnerRank:
+    """One learner rank. Rank 0 also runs the loop (`run`); the others follow its calls."""
+
+    def __init__(self, cfg: dict, rank: int, world: int, master_addr: str, master_port: int):
+        os.environ.update(RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world), MASTER_ADDR=master_addr,
+                          MASTER_PORT=str(master_port))
+        self.cfg = OmegaConf.create(cfg)
+        self.learner = None
+
+    def node_ip(self) -> str:
+        import ray
+        return ray.util.get_node_ip_address()
+
+    def setup(self) -> None:  # followers; rank 0 builds its learner inside the loop
+        tokenizer, policy, apply_lora = _load(self.cfg)
+        self.learner = build_learner(self.cfg, apply_lora(policy, self.cfg.learner.lora))
+
+    def train_step(self, batch, loss):
+        return self.learner.train_step(batch, loss)
+
+    def save_checkpoint(self, directory: str) -> None:
+        self.learner.save_checkpoint(Path(directory))
+
+    def load_checkpoint(self, directory: str, state: dict) -> None:
+        self.learner.load_checkpoint(Path(directory), state)
+
+    def run(self, followers, workers, sync_port: int):
+        from rlpretrain.loop import train
+
+        def build(cfg, policy, tokenizer):
+            learner = build_learner(cfg, policy)
+            if followers:
+                learner = DataParallelLearner(learner, followers)
+            group = sync_group("127.0.0.1", sync_port, 0, 1 + len(workers), cfg.sync.timeout_s)  # hosts the store
+            engine = RemoteEngine(workers, group, learner if cfg.launcher.verify_sync else None,
+                                  Path(cfg.run_dir) / "sync_checks.jsonl")
+            return learner, engine
+
+        return train(self.cfg, build=build)
+
+
+def build_learner(cfg, policy) -> Learner:
+    import rlpretrain.learner.deepspeed  # noqa: F401  (registers the learners in this process)
+    import rlpretrain.learner.torch  # noqa: F401
+    return LEARNERS.get(cfg.learner.name)(cfg.learner, policy, total_steps=cfg.trainer.max_steps)
+
+
+class DataParallelLearner(Learner):
+    """Rank 0's learner, driving the other ranks: each step, rank r trains on the r-th contiguous
+    share of the rows (so a prompt's samples mostly stay on one rank); checkpoints on every rank."""
+
+    def __init__(self, local: Learner, followers):
+        self.local, self.followers = local, followers
+        self.module, self.cfg = local.module, local.cfg
+
+    @property
+    def version(self) -> int:
+        return self.local.version
+
+    def train_step(self, batch, loss):
+        import ray
+
+        shares = torch.tensor_split(torch.arange(len(batch["input_ids"])), 1 + len(self.followers))
+        pending = [f.train_step.remote({k: v[shares[r]] for k, v in batch.items()}, loss)
+                   for r, f in enumerate(self.followers, start=1)]
+        stats = self.local.train_step({k: v[shares[0]] for k, v in batch.items()}, loss)
+        ray.get(pending)
+        return stats
+
+    def save_checkpoint(self, directory: Path) -> dict:
+        import ray
+
+        pending = [f.save_checkpoint.remote(str(directory)) for f in self.followers]
+        state = self.local.save_checkpoint(directory)
+        ray.get(pending)
+        return state
+
+    def load_checkpoint(self, directory: Path, state: dict) -> None:
+        import ray
+
+        pending = [f.load_checkpoint.remote(str(directory), state) for f in self.followers]
+        self.local.load_checkpoint(directory, state)
+        ray.get(pending)
+
+    def gathered(self):
+        return self.local.gathered()
+
+    def named_weights(self):
+        return self.local.named_weights()
+
+    def export_model(self, directory: Path) -> None:
+        self.local.export_model(directory)
+
+    def state_dict(self) -> dict:
+        return self.local.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.local.load_state_dict(state)
+
+
+class RolloutWorker:
+    """A rollout engine with weights of its own, in its own process."""
+
+    def __init__(self, cfg: dict):
+        from rlpretrain.seeding import seed_everything
+
+        self.cfg = OmegaConf.create(cfg)
+        seed_everything(self.cfg.seed)
+        tokenizer, model, _ = _load(self.cfg)
+        import rlpretrain.rollout.hf  # noqa: F401  (registers the engines)
+        import rlpretrain.rollout.vllm  # noqa: F401
+        self.engine = ROLLOUT_ENGINES.get(self.cfg.rollout.name)(self.cfg.rollout, model, tokenizer)
+        self.group = None
+
+    def join(self, host: str, port: int, rank: int, size: int) -> None:
+        self.group = sync_group(host, port, rank, size, self.cfg.sync.timeout_s)
+
+    def generate(self, prompts, params):
+        return self.engine.generate(prompts, params)
+
+    def receive(self, timeout_s: float) -> None:
+        self.engine.load_weights(receive_weights(self.group, timeout_s))
+
+    def checksums(self, names: list[str]) -> dict[str, str]:
+        if not hasattr(self.engine, "module"):
+            raise WeightSyncError("launcher.verify_sync reads the worker's weights: it needs rollout=hf workers")
+        return _checksums(self.engine.module.state_dict().items(), set(names))
+
+
+class RemoteEngine(RolloutEngine):
+    """Rank 0's view of the workers: prompts are split between them; weights go by broadcast."""
+
+    def __init__(self, workers, group, verify_with: Learner | None = None, checks_path: Path | None = None):
+        self.workers, self.sync_group = workers, group
+        self.verify_with, self.checks_path = verify_with, checks_path
+
+    def generate(self, prompts, params):
+        import ray
+
+        shares = [s.tolist() for s in torch.tensor_split(torch.arange(len(prompts)), len(self.workers))]
+        results = ray.get([w.generate.remote([prompts[i] for i in share], params)
+                           for w, share in zip(self.workers, shares)])
+        return [samples for part in results for samples in part]
+
+    def begin_receive(self, timeout_s: float):
+        return [w.receive.remote(timeout_s) for w in self.workers]
+
+    def finish_receive(self, pending) -> None:
+        import ray
+
+        ray.get(pending)
+        if self.verify_with is not None:
+            expected = _checksums(self.verify_with.named_weights())
+            for k, got in enumerate(ray.get([w.checksums.remote(list(expected)) for w in self.workers])):
+                wrong = [n for n in expected if got.get(n) != expected[n]]
+                if wrong:
+                    raise WeightSyncError(f"rollout worker {k} holds other weights than the learner after a sync: {wrong[:3]}")
+            with open(self.checks_path, "a") as f:
+                f.write(json.dumps({"version": self.verify_with.version, "workers": len(self.workers),
+                                    "tensors": len(expected), "equal": True}) + "\n")
+
+
+def train_on_ray(cfg):
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # or Ray writes a token under the home directory
+    import ray
+
+    L = cfg.launcher
+    if L.num_learners > 1 and cfg.learner.name != "deepspeed":
+        raise ValueError("launcher.num_learners > 1 needs learner=deepspeed (the torch learner has one rank)")
+    if L.num_learners > 1 and cfg.learner.deepspeed.zero_stage == 3:
+        raise ValueError("launcher=ray with several learner ranks needs learner.deepspeed.zero_stage 1 or 2: "
+                         "rank 0 scores rewards on its own, so it needs whole weights")
+    if L.num_rollout_workers < 1:
+        raise ValueError("launcher.num_rollout_workers must be at least 1")
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    needed = L.num_learners * L.learner_cpus + L.num_rollout_workers * L.worker_cpus
+    ray.init(address=L.address, num_cpus=None if L.address else max(os.cpu_count() or 1, needed),
+             include_dashboard=False, log_to_driver=True)
+    try:
+        learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=L.learner_gpus)
+        worker_actor = ray.remote(RolloutWorker).options(num_cpus=L.worker_cpus, num_gpus=L.worker_gpus)
+        master_port, sync_port = _free_port(), _free_port()
+        rank0 = learner_actor.remote(plain, 0, L.num_learners, "127.0.0.1", master_port)
+        host = ray.get(rank0.node_ip.remote())
+        followers = [learner_actor.remote(plain, r, L.num_learners, host, master_port)
+                     for r in range(1, L.num_learners)]
+        workers = [worker_actor.remote(plain) for _ in range(L.num_rollout_workers)]
+        # joins complete once rank 0 joins; setups rendezvous with rank 0's learner, built inside its loop
+        side = [w.join.remote(host, sync_port, 1 + k, 1 + len(workers)) for k, w in enumerate(workers)]
+        side += [f.setup.remote() for f in followers]
+        run = rank0.run.remote(followers, workers, sync_port)
+        while True:  # a follower or worker that fails must stop the run, not leave rank 0 waiting
+            ready, _ = ray.wait([run, *side], num_returns=1)
+            ray.get(ready[0])  # raises that actor's error
+            if ready[0] == run:
+                return ray.get(run)
+            side.remove(ready[0])
+    finally:
+        ray.shutdown()
