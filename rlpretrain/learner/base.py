@@ -57,10 +57,12 @@ class Learner(ABC):
         """(name, whole tensor) for every weight under the Hugging Face model's names: what a rollout
         engine with weights of its own loads (rollout/sync.py). Consume it before the next step."""
         with self.gathered():
-            if is_lora(self.module):
-                yield from merged_named_weights(self.module)
-            else:
-                yield from self.module.state_dict().items()
+            named = merged_named_weights(self.module) if is_lora(self.module) else self.module.state_dict().items()
+            seen = set()
+            for name, tensor in named:
+                if tensor.data_ptr() not in seen:  # tied weights (embeddings and LM head) go once
+                    seen.add(tensor.data_ptr())
+                    yield name, tensor
 
     def export_model(self, directory: Path) -> None:
         """The policy in Hugging Face format, loadable with `from_pretrained` (LoRA: merged)."""
