@@ -88,9 +88,9 @@ def test_score_is_teacher_forced(engine, small_model):
         assert float((ref - torch.tensor(got)).abs().max()) < TOL
 
 
-def test_generation_after_a_weight_sync_uses_the_new_weights(small_model):
+def test_generation_after_a_weight_sync_uses_the_new_weights(engine, small_model):
+    # one LLM per process: a second one's teardown breaks vLLM's global parallel state
     tokenizer, model = small_model
-    engine = VLLMEngine(OmegaConf.structured(RolloutConfig(name="vllm")), model, tokenizer)
     params = SamplingParams(max_new_tokens=6, temperature=1.0, n=2, seed=3)
     engine.generate(_prompts(tokenizer), params)  # fills the prefix cache under the old weights
     new = copy.deepcopy(model)
@@ -104,10 +104,23 @@ def test_generation_after_a_weight_sync_uses_the_new_weights(small_model):
             got = torch.tensor(c.logprobs)
             assert float((_teacher_forced(new, prompt, c.token_ids) - got).abs().max()) < TOL
             assert float((_teacher_forced(model, prompt, c.token_ids) - got).abs().max()) > 1e-3  # not the old ones
+    engine.load_weights(iter_buckets(model.state_dict().items(), bucket_bytes=100_000))  # back, for the others
+    out = engine.generate(_prompts(tokenizer), params)
+    c = out[0][0]
+    assert float((_teacher_forced(model, _prompts(tokenizer)[0], c.token_ids) - torch.tensor(c.logprobs)).abs().max()) < TOL
+
+
+def test_many_long_seeded_prompts(engine, small_model):
+    """More prompt tokens than one engine step takes: vLLM 0.32's CPU build failed here with chunked
+    prefill and seeded requests ("CPU Generator does not use offset"); the engine turns that off."""
+    tokenizer, _ = small_model
+    long = [(p * 40)[:300] for p in _prompts(tokenizer)] * 12
+    out = engine.generate(long, SamplingParams(max_new_tokens=4, temperature=0.7, n=4, seed=9))
+    assert len(out) == 36 and all(len(s) == 4 for s in out)
 
 
 @pytest.mark.slow
-def test_quickstart_runs_with_vllm(small_cfg):
+def test_quickstart_runs_with_vllm(small_cfg):  # last: its own LLM's teardown breaks vLLM's global state
     from rlpretrain.loop import train
     from rlpretrain.tracking import read_metrics
 

@@ -69,6 +69,9 @@ class VLLMEngine(RolloutEngine):
             gpu_memory_utilization=v.gpu_memory_utilization, tensor_parallel_size=v.tensor_parallel_size,
             max_model_len=v.max_model_len, enable_sleep_mode=self.sleeps, enable_prefix_caching=True,
             logprobs_mode="processed_logprobs",
+            # vLLM's CPU build fails on seeded requests whose prefill is split across engine steps
+            # ("CPU Generator does not use offset", 0.32.0): on the CPU, prefill whole prompts
+            **({} if torch.cuda.is_available() else {"enable_chunked_prefill": False}),
         )
 
     def _wake(self) -> None:
