@@ -16,7 +16,6 @@ import copy
 import socket
 import statistics
 import tempfile
-import time
 
 import torch
 import torch.multiprocessing as mp

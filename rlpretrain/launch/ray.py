@@ -40,11 +40,9 @@ def _checksums(named, names=None) -> dict[str, str]:
 
 
 def _load(cfg):
-    from rlpretrain.learner.lora import apply_lora
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 
-    tokenizer, policy = load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
-    return tokenizer, policy, apply_lora
+    return load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
 
 
 class LearnerRank:
@@ -61,7 +59,9 @@ class LearnerRank:
         return ray.util.get_node_ip_address()
 
     def setup(self) -> None:  # followers; rank 0 builds its learner inside the loop
-        tokenizer, policy, apply_lora = _load(self.cfg)
+        from rlpretrain.learner.lora import apply_lora
+
+        _, policy = _load(self.cfg)
         self.learner = build_learner(self.cfg, apply_lora(policy, self.cfg.learner.lora))
 
     def train_step(self, batch, loss):
@@ -155,7 +155,7 @@ class RolloutWorker:
 
         self.cfg = OmegaConf.create(cfg)
         seed_everything(self.cfg.seed)
-        tokenizer, model, _ = _load(self.cfg)
+        tokenizer, model = _load(self.cfg)
         import rlpretrain.rollout.hf  # noqa: F401  (registers the engines)
         import rlpretrain.rollout.vllm  # noqa: F401
         self.engine = ROLLOUT_ENGINES.get(self.cfg.rollout.name)(self.cfg.rollout, model, tokenizer)
