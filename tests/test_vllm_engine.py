@@ -128,3 +128,16 @@ def test_quickstart_runs_with_vllm(small_cfg):  # last: its own LLM's teardown b
     metrics = read_metrics(summary.run_dir)
     timings = read_metrics(summary.run_dir, "timings.jsonl")
     assert len(metrics) == 3 and all(t["sync_bytes"] > 0 for t in timings)  # the reload transport moved weights
+
+
+@pytest.mark.slow
+def test_vllm_as_a_separate_ray_worker(small_cfg):
+    """The separate-worker layout: vLLM in a Ray actor, weights by broadcast after every step."""
+    pytest.importorskip("ray")
+    from rlpretrain.runners import run
+    from rlpretrain.tracking import read_metrics
+
+    summary = run(small_cfg("rollout=vllm", "launcher=ray", "launcher.learner_cpus=0.5", "launcher.worker_cpus=0.5",
+                            "trainer.max_steps=3"))
+    timings = read_metrics(summary.run_dir, "timings.jsonl")
+    assert len(read_metrics(summary.run_dir)) == 3 and all(t["sync_bytes"] > 0 for t in timings)
