@@ -13,15 +13,19 @@ from rewards.registry import register_reward
 
 
 def information_gain_terms(policy_scorer, ema_scorer, scored_ids: list[list[int]], baseline_ids: list[list[int]],
-                           horizon: int = 1, discount: float = 1.0,
-                           prompt_lens: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                           horizon: int = 1, discount: float = 1.0, prompt_lens: list[int] | None = None,
+                           pred_tail: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(S_pred, S_ema) per sample; both sequences end with the same `horizon` target tokens.
 
     `prompt_lens`: the context+`<think>` length of each scored sequence, so the G thoughts of one
-    context are scored with that context run once.
+    context are scored with that context run once. `pred_tail` [N, horizon]: the policy's log-probs
+    of the targets, already scored (by the rollout engine, SamplingParams.suffix_ids); then the
+    policy scorer is not run.
     """
     weights = discount ** torch.arange(horizon, dtype=torch.float32)
-    s_pred = policy_scorer.tail_logprobs(scored_ids, horizon, prompt_lens) @ weights
+    if pred_tail is None:
+        pred_tail = policy_scorer.tail_logprobs(scored_ids, horizon, prompt_lens)
+    s_pred = pred_tail @ weights
     # the no-think sequence is the same for all G thoughts of a context: score each once
     unique = {tuple(seq): k for k, seq in enumerate(dict.fromkeys(map(tuple, baseline_ids)))}
     unique_scores = ema_scorer.tail_logprobs([list(seq) for seq in unique], horizon) @ weights

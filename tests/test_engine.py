@@ -1,5 +1,6 @@
 """The HF rollout engine against independent computations with the same model."""
 
+import pytest
 import torch
 
 from rlpretrain.models.scorer import TeacherForcedScorer
@@ -95,3 +96,42 @@ def test_scorer_matches_plain_forward(small_model):
         expected = logp.gather(-1, torch.tensor(seq[1:])[:, None]).squeeze(-1)
         assert torch.allclose(allp, expected, atol=1e-5)
         assert torch.allclose(tail, expected[-2:], atol=1e-5)
+
+
+def test_suffix_logprobs_match_teacher_forcing(small_model):
+    """RLP's fused S_pred: after each completion the engine feeds </think>-like close and the suffix;
+    their log-probs equal an unpadded forward over prompt + completion (+ close) + suffix."""
+    engine, tokenizer, model = _engine(small_model)
+    prompts = _prompts(tokenizer)
+    free = engine.generate(prompts, SamplingParams(max_new_tokens=8, temperature=1.0, n=4, seed=3))
+    close = free[0][0].token_ids[1]  # a token the model does sample: some rows stop on it, others run out
+    suffixes = [[5, 9], [7], [11, 4]]
+    params = SamplingParams(max_new_tokens=8, temperature=1.0, n=4, seed=3, stop_token_ids=[close],
+                            suffix_ids=suffixes, suffix_close_id=close)
+    groups = engine.generate(prompts, params)
+    reasons = {c.finish_reason for g in groups for c in g}
+    assert reasons == {"stop", "length"}, reasons  # both ways of ending are exercised
+    for prompt, suffix, group in zip(prompts, suffixes, groups):
+        for c in group:
+            closed = c.token_ids if c.token_ids[-1:] == [close] else c.token_ids + [close]
+            ids = prompt + closed + suffix
+            with torch.no_grad():
+                logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0, :-1], -1)
+            expected = logp[-len(suffix):].gather(-1, torch.tensor(suffix)[:, None]).squeeze(-1)
+            assert torch.allclose(torch.tensor(c.suffix_logprobs), expected, atol=1e-5)
+            # the sampled part is still a proper sample: its log-probs are the model's (temperature 1)
+            sampled = logp[len(prompt) - 1:len(prompt) - 1 + len(c.token_ids)]
+            assert torch.allclose(torch.tensor(c.logprobs),
+                                  sampled.gather(-1, torch.tensor(c.token_ids)[:, None]).squeeze(-1), atol=1e-4)
+
+
+def test_suffix_scoring_needs_an_engine_that_offers_it(small_model):
+    engine, tokenizer, _ = _engine(small_model)
+    prompts = _prompts(tokenizer)
+    with pytest.raises(ValueError, match="suffix_ids has 1 suffixes for 3 prompts"):
+        engine.generate(prompts, SamplingParams(max_new_tokens=4, suffix_ids=[[5]], suffix_close_id=3))
+    with pytest.raises(ValueError, match="needs suffix_close_id"):
+        engine.generate(prompts, SamplingParams(max_new_tokens=4, suffix_ids=[[5]] * 3))
+    engine.scores_suffixes = False  # as an engine without the fused path (vLLM, remote workers)
+    with pytest.raises(ValueError, match="HFEngine does not score suffixes"):
+        engine.generate(prompts, SamplingParams(max_new_tokens=4, suffix_ids=[[5]] * 3, suffix_close_id=3))

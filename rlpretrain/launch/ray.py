@@ -186,6 +186,7 @@ class RemoteEngine(RolloutEngine):
     def generate(self, prompts, params):
         import ray
 
+        self.check_params(params)
         shares = [s.tolist() for s in torch.tensor_split(torch.arange(len(prompts)), len(self.workers))]
         results = ray.get([w.generate.remote([prompts[i] for i in share], params)
                            for w, share in zip(self.workers, shares)])

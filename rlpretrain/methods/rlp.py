@@ -70,7 +70,11 @@ class RLP(Method):
         contexts = [doc[max(0, t - m.max_context):t] for doc, t in zip(docs, positions)]
         targets = [doc[t:t + m.horizon] for doc, t in zip(docs, positions)]
 
-        params = SamplingParams(**{**self.sampling.__dict__, "seed": derive_seed(self.seed, step, "sampling")})
+        # an engine that scores suffixes gives S_pred in the decode loop: each context runs once
+        fused = engine.scores_suffixes
+        params = SamplingParams(**{**self.sampling.__dict__, "seed": derive_seed(self.seed, step, "sampling"),
+                                   "suffix_ids": targets if fused else None,
+                                   "suffix_close_id": self.close_id if fused else None})
         t0 = time.perf_counter()
         generations = engine.generate([ctx + [self.open_id] for ctx in contexts], params)
         t1 = time.perf_counter()
@@ -90,8 +94,9 @@ class RLP(Method):
                 baseline_ids.append(ctx + target)
                 target_ids.append(target)
 
+        pred_tail = torch.tensor([s.suffix_logprobs for g in generations for s in g]) if fused else None
         s_pred, s_ema = information_gain_terms(self.policy_scorer, self.ema_scorer, scored_ids, baseline_ids,
-                                               m.horizon, m.horizon_discount, [len(p) for p in prompt_ids])
+                                               m.horizon, m.horizon_discount, [len(p) for p in prompt_ids], pred_tail)
         decode = self.tokenizer.decode
         columns = {
             "s_pred": s_pred.tolist(), "s_ema": s_ema.tolist(), "scored_ids": scored_ids,

@@ -23,6 +23,13 @@ class SamplingParams:
     stop_token_ids: list[int] = field(default_factory=list)  # kept in the completion when hit
     stop_strings: list[str] = field(default_factory=list)  # completion ends with the token that completes one
     seed: int = 0
+    # Teacher-forced continuations, one per prompt, for engines with `scores_suffixes` (RLP's target
+    # after `</think>`): after each completion the engine feeds `suffix_close_id` (unless the completion
+    # ends with it) and then the prompt's suffix, and returns the suffix tokens' log-probs at
+    # temperature 1 in `Completion.suffix_logprobs`. The context is then run once, for sampling and
+    # scoring both.
+    suffix_ids: list[list[int]] | None = None
+    suffix_close_id: int | None = None
 
 
 @dataclass
@@ -30,6 +37,7 @@ class Completion:
     token_ids: list[int]
     logprobs: list[float]  # log-prob of each sampled token under the temperature-scaled distribution
     finish_reason: str  # "stop" (stop token or string) | "length"
+    suffix_logprobs: list[float] | None = None  # with SamplingParams.suffix_ids: log p of each suffix token
 
 
 @dataclass
@@ -39,9 +47,18 @@ class SyncStats:
 
 
 class RolloutEngine(ABC):
+    scores_suffixes: bool = False  # takes SamplingParams.suffix_ids
+
     @abstractmethod
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         """For each prompt, `params.n` completions. Deterministic for a given params.seed."""
+
+    def check_params(self, params: SamplingParams) -> None:
+        if params.suffix_ids is not None and not self.scores_suffixes:
+            raise ValueError(f"{type(self).__name__} does not score suffixes (SamplingParams.suffix_ids); "
+                             "score them with a TeacherForcedScorer instead")
+        if params.suffix_ids is not None and params.suffix_close_id is None:
+            raise ValueError("SamplingParams.suffix_ids needs suffix_close_id")
 
     def load_weights(self, buckets) -> None:
         """Take new weights, bucket by bucket (rollout/sync.py); an engine that shares the learner's

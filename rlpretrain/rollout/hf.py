@@ -1,6 +1,9 @@
 """Rollout engine on a transformers model: batched KV-cache sampling, no `generate()` overhead.
 
 Colocated with the learner it samples from the learner's own module, so a weight sync is free.
+It also scores teacher-forced suffixes (SamplingParams.suffix_ids) in the same decode loop: a row
+whose completion has ended is fed its suffix while the other rows still sample, so RLP's S_pred
+costs a few extra decode steps instead of a second pass over every context.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from rlpretrain.rollout.sampling import sample_next
 # cache, each finished row kept costs its share of every step. 1/4 was fastest on the quickstart.
 DROP_FINISHED_AT = 0.25
 
+SAMPLING, FORCING, DONE = 0, 1, 2  # a row's phase: drawing its completion, fed its suffix, finished
+
 
 @ROLLOUT_ENGINES.register("hf")
 class HFEngine(RolloutEngine):
+    scores_suffixes = True
+
     def __init__(self, cfg, module: torch.nn.Module, tokenizer):
         self.cfg = cfg
         self.module = module
@@ -40,18 +47,22 @@ class HFEngine(RolloutEngine):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token")
+        self.check_params(params)
+        if params.suffix_ids is not None and len(params.suffix_ids) != len(prompts):
+            raise ValueError(f"suffix_ids has {len(params.suffix_ids)} suffixes for {len(prompts)} prompts")
         generator = torch.Generator(device=self._device()).manual_seed(params.seed)
         out: list[Completion] = []
         step = max(1, self.cfg.max_batch_size // params.n)  # prompts per call; each yields n rows
         for start in range(0, len(prompts), step):
-            out.extend(self._generate_batch(prompts[start:start + step], params, generator))
+            suffixes = params.suffix_ids[start:start + step] if params.suffix_ids is not None else None
+            out.extend(self._generate_batch(prompts[start:start + step], params, generator, suffixes))
         return [out[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
     def _device(self) -> torch.device:
         return next(self.module.parameters()).device
 
     @torch.no_grad()
-    def _generate_batch(self, prompts, params: SamplingParams, generator) -> list[Completion]:
+    def _generate_batch(self, prompts, params: SamplingParams, generator, suffixes) -> list[Completion]:
         device = self._device()
         was_training = self.module.training
         self.module.eval()
@@ -67,10 +78,11 @@ class HFEngine(RolloutEngine):
         logps = torch.zeros((n, params.max_new_tokens), device=device)
         lengths = torch.zeros(n, dtype=torch.long, device=device)
         stopped = torch.zeros(n, dtype=torch.bool, device=device)
+        forced = _ForcedSuffixes(suffixes, params, n, device)
         active = torch.arange(n, device=device)  # the batch's rows; finished rows leave it in bulk
-        done = torch.zeros(n, dtype=torch.bool, device=device)  # finished rows still in the batch
+        phase = torch.full((n,), SAMPLING, dtype=torch.long, device=device)  # of the batch's rows
         step_ids, positions, cache = ids, (mask.cumsum(-1) - 1).clamp(min=0), None
-        for t in range(params.max_new_tokens):
+        for t in range(params.max_new_tokens + forced.max_steps):
             out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                               past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
@@ -78,29 +90,38 @@ class HFEngine(RolloutEngine):
                 cache.batch_repeat_interleave(params.n)
                 out.logits = out.logits.repeat_interleave(params.n, dim=0)
                 mask, positions = mask.repeat_interleave(params.n, dim=0), positions.repeat_interleave(params.n, dim=0)
-            token, logp = sample_next(out.logits[:, -1], params.temperature, params.top_p, generator)
-            live = active[~done]
-            tokens[live, t], logps[live, t] = token[~done], logp[~done]
-            lengths[live] += 1
-            hit = torch.isin(token, stop_ids) & ~done
-            if params.stop_strings:
-                hit[~done] |= self._hits_stop_string(tokens[live], lengths[live], params.stop_strings)
-            stopped[active[hit]] = True
-            done |= hit
+            logits = out.logits[:, -1]
+            token, logp = sample_next(logits, params.temperature, params.top_p, generator)
+            next_ids = token
+            if forced.enabled:  # rows past their completion: score the forced token, then feed it
+                next_ids = forced.step(logits, active, phase, token)
+            sampling = phase == SAMPLING
+            if bool(sampling.any()):
+                rows = active[sampling]
+                tokens[rows, t], logps[rows, t] = token[sampling], logp[sampling]
+                lengths[rows] += 1
+                hit = torch.isin(token, stop_ids) & sampling
+                if params.stop_strings:
+                    hit[sampling] |= self._hits_stop_string(tokens[rows], lengths[rows], params.stop_strings)
+                stopped[active[hit]] = True
+                ended = hit | (sampling & (lengths[active] == params.max_new_tokens))
+                phase[ended] = forced.begin(active[ended], token[ended]) if forced.enabled else DONE
+            done = phase == DONE
             if bool(done.all()):
                 break
             if float(done.float().mean()) >= DROP_FINISHED_AT:  # drop finished rows, KV cache included
                 keep = (~done).nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
-                active, token, mask, positions, done = active[keep], token[keep], mask[keep], positions[keep], done[keep]
-            step_ids = token[:, None]
+                active, next_ids, mask, positions, phase = (active[keep], next_ids[keep], mask[keep], positions[keep],
+                                                            phase[keep])
+            step_ids = next_ids[:, None]
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         if was_training:
             self.module.train()
         return [
             Completion(token_ids=tokens[i, :lengths[i]].tolist(), logprobs=logps[i, :lengths[i]].tolist(),
-                       finish_reason="stop" if bool(stopped[i]) else "length")
+                       finish_reason="stop" if bool(stopped[i]) else "length", suffix_logprobs=forced.logprobs(i))
             for i in range(n)
         ]
 
@@ -112,3 +133,47 @@ class HFEngine(RolloutEngine):
             tail = self.tokenizer.decode(row[max(0, n - longest - 1):n])
             hits.append(any(s in tail for s in stop_strings))
         return torch.tensor(hits, device=tokens.device)
+
+
+class _ForcedSuffixes:
+    """Per row the tokens fed after its completion: [close] + the prompt's suffix. A completion that
+    ends with `close` starts past it (its last sampled token is the close); one cut short starts at
+    it. The log-prob of every suffix token is read off the step that predicts it."""
+
+    def __init__(self, suffixes, params: SamplingParams, n: int, device):
+        self.enabled = suffixes is not None
+        self.max_steps = 0
+        if not self.enabled:
+            return
+        self.close = params.suffix_close_id
+        rows = [[self.close, *s] for s in suffixes for _ in range(params.n)]
+        self.length = torch.tensor([len(r) for r in rows], device=device)
+        self.max_steps = int(self.length.max())
+        self.tokens = torch.tensor([r + [0] * (self.max_steps - len(r)) for r in rows], device=device)
+        self.pos = torch.zeros(n, dtype=torch.long, device=device)  # next forced token, per row
+        self.scores = torch.zeros((n, self.max_steps - 1), device=device)
+
+    def begin(self, rows: torch.Tensor, last_token: torch.Tensor) -> torch.Tensor:
+        """Rows whose completion just ended: their phase from now (DONE when nothing is left to score)."""
+        self.pos[rows] = (last_token == self.close).long()
+        return torch.where(self.pos[rows] < self.length[rows], FORCING, DONE)
+
+    def step(self, logits: torch.Tensor, active: torch.Tensor, phase: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:
+        """Score this step's forced tokens; returns the batch's next input ids."""
+        forcing = phase == FORCING
+        if not bool(forcing.any()):
+            return sampled
+        rows = active[forcing]
+        pos = self.pos[rows]
+        want = self.tokens[rows, pos]
+        logp = torch.log_softmax(logits[forcing].float(), dim=-1).gather(-1, want[:, None]).squeeze(-1)
+        scored = pos >= 1  # position 0 is the close: fed, not scored
+        self.scores[rows[scored], pos[scored] - 1] = logp[scored]
+        self.pos[rows] = pos + 1
+        phase[forcing] = torch.where(pos + 1 < self.length[rows], FORCING, DONE)
+        next_ids = sampled.clone()
+        next_ids[forcing] = want
+        return next_ids
+
+    def logprobs(self, row: int) -> list[float] | None:
+        return self.scores[row, :int(self.length[row]) - 1].tolist() if self.enabled else None
