@@ -14,8 +14,8 @@ from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, 
 from rlpretrain.rollout.sampling import sample_next
 
 
-# Finished rows leave the batch once they are this fraction of it: each drop copies the whole KV
-# cache, each finished row kept costs its share of every step. 1/4 was fastest on the quickstart.
+# Prompts whose samples have all finished leave the batch once they are this fraction of it: each
+# drop copies the whole KV cache, each finished prompt kept costs its share of every step.
 DROP_FINISHED_AT = 0.25
 
 SAMPLING, FORCING, DONE = 0, 1, 2  # a row's phase: drawing its completion, fed its suffix, finished
@@ -63,37 +63,50 @@ class HFEngine(RolloutEngine):
 
     @torch.no_grad()
     def _generate_batch(self, prompts, params: SamplingParams, generator, suffixes) -> list[Completion]:
+        """One KV-cache row per prompt: the prompt runs once, then each step appends its n samples' tokens
+        to that row, each sample seeing the prompt and its own tokens only (a 4D mask). The n samples
+        thus share one copy of the prompt's keys and values instead of n."""
         device = self._device()
         was_training = self.module.training
         self.module.eval()
+        g = params.n
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):  # left padding: every row's next token is at the same column
             ids[i, width - len(p):] = torch.tensor(p, device=device)
             mask[i, width - len(p):] = 1
-        n = len(prompts) * params.n  # rows: prompt 0 x n, prompt 1 x n, ...
+        n = len(prompts) * g  # samples: prompt 0 x n, prompt 1 x n, ...
         stop_ids = torch.tensor(params.stop_token_ids or [-1], device=device)
         tokens = torch.full((n, params.max_new_tokens), self.pad_id, dtype=torch.long, device=device)
         logps = torch.zeros((n, params.max_new_tokens), device=device)
         lengths = torch.zeros(n, dtype=torch.long, device=device)
         stopped = torch.zeros(n, dtype=torch.bool, device=device)
         forced = _ForcedSuffixes(suffixes, params, n, device)
-        active = torch.arange(n, device=device)  # the batch's rows; finished rows leave it in bulk
-        phase = torch.full((n,), SAMPLING, dtype=torch.long, device=device)  # of the batch's rows
-        step_ids, positions, cache = ids, (mask.cumsum(-1) - 1).clamp(min=0), None
+        groups = torch.arange(len(prompts), device=device)  # the prompts still in the batch
+        sample = torch.arange(g, device=device)
+        phase = torch.full((n,), SAMPLING, dtype=torch.long, device=device)  # of the batch's samples
+        prompt_lens = mask.sum(-1)
+        # additive mask over the cache: the prompt's own columns, then one column per sample and step
+        dtype = next(self.module.parameters()).dtype
+        blocked = torch.finfo(dtype).min
+        attend = torch.zeros((len(prompts), 1, g, width), dtype=dtype, device=device)
+        attend.masked_fill_(mask[:, None, None, :] == 0, blocked)
+        own = torch.full((g, g), blocked, dtype=dtype, device=device).fill_diagonal_(0)
+        out = self.module(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                          use_cache=True, logits_to_keep=1)
+        cache, logits = out.past_key_values, out.logits[:, -1].repeat_interleave(g, dim=0)
         for t in range(params.max_new_tokens + forced.max_steps):
-            out = self.module(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                              past_key_values=cache, use_cache=True, logits_to_keep=1)
-            cache = out.past_key_values
-            if t == 0 and params.n > 1:  # the n samples of a prompt share its prefill: run it once, then copy
-                cache.batch_repeat_interleave(params.n)
-                out.logits = out.logits.repeat_interleave(params.n, dim=0)
-                mask, positions = mask.repeat_interleave(params.n, dim=0), positions.repeat_interleave(params.n, dim=0)
-            logits = out.logits[:, -1]
+            if t > 0:
+                attend = torch.cat([attend, own.expand(len(groups), 1, g, g)], dim=-1)
+                positions = (prompt_lens[groups] + t - 1)[:, None].expand(-1, g)
+                out = self.module(input_ids=next_ids.view(len(groups), g), attention_mask=attend,
+                                  position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=g)
+                cache, logits = out.past_key_values, out.logits.reshape(len(groups) * g, -1)
+            active = (groups[:, None] * g + sample).view(-1)  # the batch's samples
             token, logp = sample_next(logits, params.temperature, params.top_p, generator)
             next_ids = token
-            if forced.enabled:  # rows past their completion: score the forced token, then feed it
+            if forced.enabled:  # samples past their completion: score the forced token, then feed it
                 next_ids = forced.step(logits, active, phase, token)
             sampling = phase == SAMPLING
             if bool(sampling.any()):
@@ -106,17 +119,14 @@ class HFEngine(RolloutEngine):
                 stopped[active[hit]] = True
                 ended = hit | (sampling & (lengths[active] == params.max_new_tokens))
                 phase[ended] = forced.begin(active[ended], token[ended]) if forced.enabled else DONE
-            done = phase == DONE
-            if bool(done.all()):
+            finished = (phase == DONE).view(-1, g).all(dim=1)  # prompts whose samples are all done
+            if bool(finished.all()):
                 break
-            if float(done.float().mean()) >= DROP_FINISHED_AT:  # drop finished rows, KV cache included
-                keep = (~done).nonzero().squeeze(1)
+            if float(finished.float().mean()) >= DROP_FINISHED_AT:  # drop them, KV cache included
+                keep = (~finished).nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
-                active, next_ids, mask, positions, phase = (active[keep], next_ids[keep], mask[keep], positions[keep],
-                                                            phase[keep])
-            step_ids = next_ids[:, None]
-            positions = positions[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                kept = (keep[:, None] * g + sample).view(-1)
+                groups, attend, next_ids, phase = groups[keep], attend[keep], next_ids[kept], phase[kept]
         if was_training:
             self.module.train()
         return [
