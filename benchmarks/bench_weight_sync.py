@@ -2,11 +2,12 @@
 
 For the embedded tiny model and a randomly initialised Llama of about 0.5B parameters (CPU,
 float32): the `reload` transport into an HF engine with weights of its own (in process), and the
-`broadcast` transport to a second process over gloo (what a separate rollout worker gets). The
+`broadcast` transport to a second process over gloo, or NCCL between two GPUs with `--backend nccl`
+(what a separate rollout worker gets). The
 `shared` transport moves nothing (0 bytes; the engine samples from the learner's module). Then a
 few quickstart steps with a separate worker on Ray, for the share of step time spent in sync.
 
-    python benchmarks/bench_weight_sync.py [--buckets 1 16 64 256] [--repeats 3] [--skip-large]
+    python benchmarks/bench_weight_sync.py [--buckets 1 16 64 256] [--repeats 3] [--skip-large] [--backend nccl]
 """
 
 from __future__ import annotations
@@ -52,13 +53,20 @@ class _Learner:
         return contextlib.nullcontext()
 
 
-def _receiver(rank, port, config, buckets, repeats):
+def _device(backend: str, rank: int) -> torch.device:
+    if backend == "nccl":  # NCCL needs one GPU per rank
+        torch.cuda.set_device(rank)
+        return torch.device("cuda", rank)
+    return torch.device("cpu")
+
+
+def _receiver(rank, port, config, buckets, repeats, backend):
     from rlpretrain.rollout.sync import receive_weights, sync_group
 
     torch.set_num_threads(1)
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM(config).to(_device(backend, 1))
     state = model.state_dict()
-    group = sync_group("127.0.0.1", port, 1, 2, timeout_s=600)
+    group = sync_group("127.0.0.1", port, 1, 2, timeout_s=600, backend=backend)
     for _ in range(len(buckets) * repeats):
         with torch.no_grad():
             for bucket in receive_weights(group, timeout_s=600):
@@ -66,7 +74,7 @@ def _receiver(rank, port, config, buckets, repeats):
                     state[name].copy_(tensor)
 
 
-def bench_model(label, model, buckets, repeats):
+def bench_model(label, model, buckets, repeats, backend):
     from rlpretrain.config import RolloutConfig, SyncConfig
     from rlpretrain.rollout.hf import HFEngine
     from rlpretrain.rollout.sync import WEIGHT_TRANSPORTS, send_weights, sync_group
@@ -81,12 +89,14 @@ def bench_model(label, model, buckets, repeats):
         rows.append((label, n_params, "reload", mb, stats))
     del engine
     port = _port()
-    proc = mp.get_context("spawn").Process(target=_receiver, args=(0, port, model.config, buckets, repeats))
+    proc = mp.get_context("spawn").Process(target=_receiver, args=(0, port, model.config, buckets, repeats, backend))
     proc.start()
-    group = sync_group("127.0.0.1", port, 0, 2, timeout_s=600)
+    learner.module = model.to(_device(backend, 0))
+    group = sync_group("127.0.0.1", port, 0, 2, timeout_s=600, backend=backend)
     for mb in buckets:
         stats = [send_weights(learner.named_weights(), group, int(mb * 2 ** 20), timeout_s=600) for _ in range(repeats)]
-        rows.append((label, n_params, "broadcast", mb, stats))
+        rows.append((label, n_params, f"bcast/{backend}", mb, stats))
+    learner.module = model.cpu()
     proc.join()
     return rows
 
@@ -125,7 +135,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-large", action="store_true", help="only the tiny model")
     parser.add_argument("--steps", type=int, default=6, help="quickstart steps for the step share")
+    parser.add_argument("--backend", choices=["gloo", "nccl"], default="gloo",
+                        help="broadcast group: gloo through host memory, or NCCL between GPUs 0 and 1")
     args = parser.parse_args()
+    if args.backend == "nccl" and torch.cuda.device_count() < 2:
+        parser.error(f"--backend nccl needs two CUDA devices (one per rank); this machine has {torch.cuda.device_count()}")
 
     from rlpretrain.models.loading import load_model_and_tokenizer
     from rlpretrain.config import ModelConfig
@@ -134,7 +148,7 @@ def main() -> None:
     models = [("tiny (embedded)", tiny)] + ([] if args.skip_large else [("~0.5B random", _large_model())])
     rows = []
     for label, model in models:
-        rows += bench_model(label, model, args.buckets, args.repeats)
+        rows += bench_model(label, model, args.buckets, args.repeats, args.backend)
     print(f"{'model':<16} {'params':>8} {'transport':<10} {'bucket MiB':>10} {'MiB moved':>10} {'median s':>9} {'MiB/s':>9}")
     for label, n, transport, mb, stats in rows:
         seconds = statistics.median(s.seconds for s in stats)

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from rlpretrain.learner.base import LEARNERS, Learner
 from rlpretrain.rollout.base import ROLLOUT_ENGINES, RolloutEngine
-from rlpretrain.rollout.sync import WeightSyncError, receive_weights, sync_group
+from rlpretrain.rollout.sync import WeightSyncError, receive_weights, resolve_sync_backend, sync_group
 
 
 def _free_port() -> int:
@@ -73,14 +73,15 @@ class LearnerRank:
     def load_checkpoint(self, directory: str, state: dict) -> None:
         self.learner.load_checkpoint(Path(directory), state)
 
-    def run(self, followers, workers, sync_port: int):
+    def run(self, followers, workers, sync_port: int, sync_backend: str):
         from rlpretrain.loop import train
 
         def build(cfg, policy, tokenizer):
             learner = build_learner(cfg, policy)
             if followers:
                 learner = DataParallelLearner(learner, followers)
-            group = sync_group("127.0.0.1", sync_port, 0, 1 + len(workers), cfg.sync.timeout_s)  # hosts the store
+            group = sync_group("127.0.0.1", sync_port, 0, 1 + len(workers), cfg.sync.timeout_s,  # hosts the store
+                               sync_backend)
             engine = RemoteEngine(workers, group, learner if cfg.launcher.verify_sync else None,
                                   Path(cfg.run_dir) / "sync_checks.jsonl")
             return learner, engine
@@ -161,8 +162,11 @@ class RolloutWorker:
         self.engine = ROLLOUT_ENGINES.get(self.cfg.rollout.name)(self.cfg.rollout, model, tokenizer)
         self.group = None
 
-    def join(self, host: str, port: int, rank: int, size: int) -> None:
-        self.group = sync_group(host, port, rank, size, self.cfg.sync.timeout_s)
+    def join(self, host: str, port: int, rank: int, size: int, backend: str) -> None:
+        self.group = sync_group(host, port, rank, size, self.cfg.sync.timeout_s, backend)
+
+    def scores_suffixes(self) -> bool:
+        return self.engine.scores_suffixes
 
     def generate(self, prompts, params):
         return self.engine.generate(prompts, params)
@@ -180,15 +184,26 @@ class RemoteEngine(RolloutEngine):
     """Rank 0's view of the workers: prompts are split between them; weights go by broadcast."""
 
     def __init__(self, workers, group, verify_with: Learner | None = None, checks_path: Path | None = None):
+        import ray
+
         self.workers, self.sync_group = workers, group
         self.verify_with, self.checks_path = verify_with, checks_path
+        self.scores_suffixes = all(ray.get([w.scores_suffixes.remote() for w in workers]))
 
     def generate(self, prompts, params):
+        import dataclasses
+
         import ray
 
         self.check_params(params)
         shares = [s.tolist() for s in torch.tensor_split(torch.arange(len(prompts)), len(self.workers))]
-        results = ray.get([w.generate.remote([prompts[i] for i in share], params)
+
+        def part(share):  # a worker's share of the prompts, and of their suffixes
+            if params.suffix_ids is None:
+                return params
+            return dataclasses.replace(params, suffix_ids=[params.suffix_ids[i] for i in share])
+
+        results = ray.get([w.generate.remote([prompts[i] for i in share], part(share))
                            for w, share in zip(self.workers, shares)])
         return [samples for part in results for samples in part]
 
@@ -230,15 +245,16 @@ def train_on_ray(cfg):
         learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=L.learner_gpus)
         worker_actor = ray.remote(RolloutWorker).options(num_cpus=L.worker_cpus, num_gpus=L.worker_gpus)
         master_port, sync_port = _free_port(), _free_port()
+        sync_backend = resolve_sync_backend(cfg.sync.backend, L.learner_gpus > 0 and L.worker_gpus > 0)
         rank0 = learner_actor.remote(plain, 0, L.num_learners, "127.0.0.1", master_port)
         host = ray.get(rank0.node_ip.remote())
         followers = [learner_actor.remote(plain, r, L.num_learners, host, master_port)
                      for r in range(1, L.num_learners)]
         workers = [worker_actor.remote(plain) for _ in range(L.num_rollout_workers)]
         # joins complete once rank 0 joins; setups rendezvous with rank 0's learner, built inside its loop
-        side = [w.join.remote(host, sync_port, 1 + k, 1 + len(workers)) for k, w in enumerate(workers)]
+        side = [w.join.remote(host, sync_port, 1 + k, 1 + len(workers), sync_backend) for k, w in enumerate(workers)]
         side += [f.setup.remote() for f in followers]
-        run = rank0.run.remote(followers, workers, sync_port)
+        run = rank0.run.remote(followers, workers, sync_port, sync_backend)
         while True:  # a follower or worker that fails must stop the run, not leave rank 0 waiting
             ready, _ = ray.wait([run, *side], num_returns=1)
             ray.get(ready[0])  # raises that actor's error

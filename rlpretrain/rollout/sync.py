@@ -2,9 +2,9 @@
 
 - shared:    the engine samples from the learner's own module (HF engine, colocated): nothing moves.
 - reload:    an in-process engine with weights of its own (vLLM colocated) loads them bucket by bucket.
-- broadcast: separate worker processes receive them over a gloo group of their own with learner
-             rank 0: per bucket its layout, then one flat buffer. Tensors travel through host
-             memory, on GPUs too (an NCCL group for GPU-to-GPU transfers is not built yet).
+- broadcast: separate worker processes receive them over a group of their own with learner
+             rank 0: per bucket its layout (gloo, host memory), then one flat buffer, over gloo
+             through host memory or, with `sync.backend=nccl`, over NCCL from GPU to GPU.
 
 Weights come from `learner.named_weights()`: whole tensors (a ZeRO-3 learner gathers them), LoRA
 merged, under the base model's names. Buckets bound both the memory a sync holds at once and the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Iterable, Iterator
 
@@ -88,13 +89,48 @@ class InProcessReload(WeightTransport):
 # A group of its own (learner rank 0 is rank 0, workers follow), beside any group the learner's
 # ranks already share (DeepSpeed's world): made from a TCP store, used through its own methods.
 
-def sync_group(host: str, port: int, rank: int, size: int, timeout_s: float):
-    """A gloo group of `size` processes; rank 0 hosts the store. Every member calls this."""
+SYNC_BACKENDS = ("auto", "gloo", "nccl")
+
+
+@dataclass
+class SyncGroup:
+    """Layouts go over `control` (gloo: small pickled lists in host memory); bucket bytes over
+    `data`, from and into buffers on `device`: the same gloo group on the CPU, or NCCL GPU to GPU."""
+    control: object
+    data: object
+    device: torch.device
+    backend: str
+
+
+def resolve_sync_backend(name: str, gpus_on_both_sides: bool) -> str:
+    """`auto`: NCCL when the learner and the workers hold GPUs, gloo otherwise."""
+    if name not in SYNC_BACKENDS:
+        raise ValueError(f"sync.backend must be one of {', '.join(SYNC_BACKENDS)}, got '{name}'")
+    if name == "auto":
+        return "nccl" if gpus_on_both_sides else "gloo"
+    return name
+
+
+def sync_group(host: str, port: int, rank: int, size: int, timeout_s: float, backend: str = "gloo") -> SyncGroup:
+    """A group of `size` processes; rank 0 hosts the store. Every member calls this, with the same
+    backend. With NCCL each member sends from or receives into its current CUDA device."""
     import torch.distributed as dist
 
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"sync group backend must be gloo or nccl (resolve 'auto' first), got '{backend}'")
+    if backend == "nccl" and not (torch.cuda.is_available() and dist.is_nccl_available()):
+        raise WeightSyncError("sync.backend=nccl needs CUDA and NCCL on every member of the sync group; this process "
+                              f"has CUDA {'available' if torch.cuda.is_available() else 'unavailable'} and NCCL "
+                              f"{'available' if dist.is_nccl_available() else 'unavailable'} (use sync.backend=gloo)")
     timeout = timedelta(seconds=timeout_s)
     store = dist.TCPStore(host, port, world_size=size, is_master=rank == 0, timeout=timeout)
-    return dist.ProcessGroupGloo(store, rank, size, timeout)
+    control = dist.ProcessGroupGloo(dist.PrefixStore("control", store), rank, size, timeout)
+    if backend == "gloo":
+        return SyncGroup(control, control, torch.device("cpu"), backend)
+    options = dist.ProcessGroupNCCL.Options()
+    options._timeout = timeout
+    data = dist.ProcessGroupNCCL(dist.PrefixStore("data", store), rank, size, options)
+    return SyncGroup(control, data, torch.device("cuda", torch.cuda.current_device()), backend)
 
 
 def _broadcast(group, tensor: torch.Tensor, src: int, timeout_s: float, name: str) -> None:
@@ -105,26 +141,26 @@ def _broadcast(group, tensor: torch.Tensor, src: int, timeout_s: float, name: st
     try:
         work = group.broadcast([tensor], opts)
         work.wait()
-    except Exception as e:  # gloo raises on timeout or on a peer that went away
+    except Exception as e:  # gloo raises on timeout or on a peer that went away; NCCL's watchdog on timeout
         raise WeightSyncError(f"weight sync failed or timed out ({timeout_s} s) at parameter '{name}': {e}") from e
 
 
-def _broadcast_layout(group, layout, src: int, timeout_s: float, name: str):
+def _broadcast_layout(group: SyncGroup, layout, src: int, timeout_s: float, name: str):
     """A bucket's layout as pickled bytes: its length, then the bytes."""
     import pickle
 
     data = torch.frombuffer(bytearray(pickle.dumps(layout)), dtype=torch.uint8) if layout is not None else None
     length = torch.tensor([len(data) if data is not None else 0], dtype=torch.long)
-    _broadcast(group, length, src, timeout_s, name)
+    _broadcast(group.control, length, src, timeout_s, name)
     if data is None:
         data = torch.empty(int(length), dtype=torch.uint8)
-    _broadcast(group, data, src, timeout_s, name)
+    _broadcast(group.control, data, src, timeout_s, name)
     return pickle.loads(data.numpy().tobytes())
 
 
-def _flat(bucket: WeightBucket) -> torch.Tensor:
+def _flat(bucket: WeightBucket, device: torch.device) -> torch.Tensor:
     """One byte buffer for a bucket of mixed dtypes: a single broadcast call."""
-    return torch.cat([t.detach().cpu().contiguous().view(-1).view(torch.uint8) for _, t in bucket])
+    return torch.cat([t.detach().to(device).contiguous().view(-1).view(torch.uint8) for _, t in bucket])
 
 
 def _unflat(flat: torch.Tensor, meta: list[tuple[str, tuple, torch.dtype]]) -> WeightBucket:
@@ -136,29 +172,33 @@ def _unflat(flat: torch.Tensor, meta: list[tuple[str, tuple, torch.dtype]]) -> W
     return out
 
 
-def send_weights(named: Iterable[tuple[str, torch.Tensor]], group, bucket_bytes_: int, timeout_s: float) -> SyncStats:
+def send_weights(named: Iterable[tuple[str, torch.Tensor]], group: SyncGroup, bucket_bytes_: int,
+                 timeout_s: float) -> SyncStats:
     """Rank 0 of `group`, per bucket: its layout, then its flat buffer; an empty layout ends the
     sync. Buckets are made as they are sent, so a ZeRO-3 learner gathers only a group at a time."""
     started, sent = time.perf_counter(), 0
     for bucket in iter_buckets(named, bucket_bytes_):
         name = bucket[0][0]
         _broadcast_layout(group, [(n, tuple(t.shape), t.dtype) for n, t in bucket], 0, timeout_s, name)
-        flat = _flat(bucket)
-        _broadcast(group, flat, 0, timeout_s, name)
+        flat = _flat(bucket, group.device)
+        _broadcast(group.data, flat, 0, timeout_s, name)
         sent += flat.numel()
     _broadcast_layout(group, [], 0, timeout_s, "(end of sync)")
+    if group.device.type == "cuda":
+        torch.cuda.synchronize(group.device)  # the seconds include the transfer, not just its launch
     return SyncStats(seconds=time.perf_counter() - started, bytes=sent)
 
 
-def receive_weights(group, timeout_s: float) -> Iterator[WeightBucket]:
-    """The other ranks of `group`: buckets as they arrive, ready for `engine.load_weights`."""
+def receive_weights(group: SyncGroup, timeout_s: float) -> Iterator[WeightBucket]:
+    """The other ranks of `group`: buckets as they arrive (on the group's device), ready for
+    `engine.load_weights`."""
     while True:
         meta = _broadcast_layout(group, None, 0, timeout_s, "(bucket layout)")
         if not meta:
             return
         size = sum(int(torch.Size(s).numel()) * torch.empty((), dtype=d).element_size() for _, s, d in meta)
-        flat = torch.empty(size, dtype=torch.uint8)
-        _broadcast(group, flat, 0, timeout_s, meta[0][0])
+        flat = torch.empty(size, dtype=torch.uint8, device=group.device)
+        _broadcast(group.data, flat, 0, timeout_s, meta[0][0])
         yield _unflat(flat, meta)
 
 
@@ -177,6 +217,7 @@ class Broadcast(WeightTransport):
 def resolve_transport(cfg_sync, engine, learner) -> WeightTransport:
     """`auto`: shared when the engine samples from the learner's module, broadcast for separate
     workers, reload otherwise."""
+    resolve_sync_backend(cfg_sync.backend, gpus_on_both_sides=False)  # a typo fails before training
     name = cfg_sync.transport
     if name == "auto":
         if getattr(engine, "module", None) is learner.module:
