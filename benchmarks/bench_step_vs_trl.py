@@ -3,7 +3,9 @@
 Both sides do the same work per step: B contexts x G thoughts sampled at temperature 0.7 for at
 most T new tokens (stopping at </think>), the information-gain reward (policy with the thought vs
 an EMA/frozen teacher without it, teacher-forced), and one optimizer step. TRL gets the reward as a
-reward function running the same scorer code. So that both sides do equal work at every step:
+reward function running the project's shared-prefix scorer; ours scores S_pred inside the decode loop
+(SamplingParams.suffix_ids), so its `generate` includes S_pred and its `score` is S_ema and the rewards.
+So that both sides do equal work at every step:
 - both see the same contexts in the same order (the same document stream and position seeds,
   positions drawn uniformly at random: position_sampling=random);
 - the learning rate is 0, so both sample from the same fixed weights (with learning on, each
