@@ -195,7 +195,7 @@ class RemoteEngine(RolloutEngine):
 
         import ray
 
-        self.check_params(params)
+        self.check_params(params, len(prompts))
         shares = [s.tolist() for s in torch.tensor_split(torch.arange(len(prompts)), len(self.workers))]
 
         def part(share):  # a worker's share of the prompts, and of their suffixes

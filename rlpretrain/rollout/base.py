@@ -53,7 +53,9 @@ class RolloutEngine(ABC):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         """For each prompt, `params.n` completions. Deterministic for a given params.seed."""
 
-    def check_params(self, params: SamplingParams) -> None:
+    def check_params(self, params: SamplingParams, n_prompts: int) -> None:
+        if params.suffix_ids is not None and len(params.suffix_ids) != n_prompts:
+            raise ValueError(f"suffix_ids has {len(params.suffix_ids)} suffixes for {n_prompts} prompts")
         if params.suffix_ids is not None and not self.scores_suffixes:
             raise ValueError(f"{type(self).__name__} does not score suffixes (SamplingParams.suffix_ids); "
                              "score them with a TeacherForcedScorer instead")

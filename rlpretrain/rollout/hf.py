@@ -47,9 +47,7 @@ class HFEngine(RolloutEngine):
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token")
-        self.check_params(params)
-        if params.suffix_ids is not None and len(params.suffix_ids) != len(prompts):
-            raise ValueError(f"suffix_ids has {len(params.suffix_ids)} suffixes for {len(prompts)} prompts")
+        self.check_params(params, len(prompts))
         generator = torch.Generator(device=self._device()).manual_seed(params.seed)
         out: list[Completion] = []
         step = max(1, self.cfg.max_batch_size // params.n)  # prompts per call; each yields n rows

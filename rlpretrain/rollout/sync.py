@@ -99,7 +99,6 @@ class SyncGroup:
     control: object
     data: object
     device: torch.device
-    backend: str
 
 
 def resolve_sync_backend(name: str, gpus_on_both_sides: bool) -> str:
@@ -126,11 +125,11 @@ def sync_group(host: str, port: int, rank: int, size: int, timeout_s: float, bac
     store = dist.TCPStore(host, port, world_size=size, is_master=rank == 0, timeout=timeout)
     control = dist.ProcessGroupGloo(dist.PrefixStore("control", store), rank, size, timeout)
     if backend == "gloo":
-        return SyncGroup(control, control, torch.device("cpu"), backend)
+        return SyncGroup(control, control, torch.device("cpu"))
     options = dist.ProcessGroupNCCL.Options()
     options._timeout = timeout
     data = dist.ProcessGroupNCCL(dist.PrefixStore("data", store), rank, size, options)
-    return SyncGroup(control, data, torch.device("cuda", torch.cuda.current_device()), backend)
+    return SyncGroup(control, data, torch.device("cuda", torch.cuda.current_device()))
 
 
 def _broadcast(group, tensor: torch.Tensor, src: int, timeout_s: float, name: str) -> None:

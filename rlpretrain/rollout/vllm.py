@@ -100,7 +100,7 @@ class VLLMEngine(RolloutEngine):
 
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token")
-        self.check_params(params)
+        self.check_params(params, len(prompts))
         self._wake()
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], self._sampling(params),
                                     use_tqdm=False)
