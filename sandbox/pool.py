@@ -201,6 +201,8 @@ class _Slot:
                     self.worker = _Worker(self.pool.mode, self.pool.scratch_mb)
                     self.worker.wait_ready()
                 self.worker.send([wire for wire, _ in pending])
+                if self.worker.receive(time.monotonic() + START_TIMEOUT) is None:
+                    raise SandboxError(f"worker did not take its jobs: {self.worker.death()}")
             except (SandboxError, OSError) as e:
                 self._discard()
                 failures += 1

@@ -66,6 +66,9 @@ def main(options: str) -> None:
     protocol.write_frame(proto_out, {"ready": os.getpid()})
     done = 0
     while (frame := protocol.read_frame(proto_in)) is not None:
+        # The acknowledgement tells the host these jobs were seen: a worker that dies before it
+        # (killed while idle) has its batch resent to a fresh worker instead of failed.
+        protocol.write_frame(proto_out, {"received": len(frame["jobs"])})
         for job in frame["jobs"]:
             protocol.write_frame(proto_out, run_job(job, opts))
             done += 1

@@ -33,6 +33,15 @@ def _stat(pid: str) -> tuple[int, int] | None:
         return None
 
 
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
 def processes() -> dict[int, tuple[int, int]]:
     out = {}
     for entry in os.listdir("/proc"):
