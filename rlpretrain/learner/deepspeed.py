@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from functools import partial
 from pathlib import Path
 
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
 from rlpretrain.learner.microbatch import split_by_tokens
-from rlpretrain.learner.schedules import LR_SCHEDULES
+from rlpretrain.learner.schedules import optimizer_and_schedule
 
 CHECKPOINT_TAG = "state"
 GATHER_BYTES = 256 * 2 ** 20  # ZeRO-3 weight export: parameters gathered per group of about this size
@@ -91,11 +90,7 @@ class DeepSpeedLearner(Learner):
         self.cfg = cfg
         self.version = 0
         params = [p for p in module.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                                      weight_decay=cfg.weight_decay)
-        schedule = partial(LR_SCHEDULES.get(cfg.lr_schedule), total=total_steps, warmup=cfg.warmup_steps,
-                           min_ratio=cfg.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule(s))
+        optimizer, scheduler = optimizer_and_schedule(cfg, params, total_steps)
         self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
             model=module, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config(cfg))
         self.module = self.engine.module

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from functools import partial
-
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
 from rlpretrain.learner.microbatch import split_by_tokens
-from rlpretrain.learner.schedules import LR_SCHEDULES
+from rlpretrain.learner.schedules import optimizer_and_schedule
 
 
 @LEARNERS.register("torch")
@@ -21,12 +19,7 @@ class TorchLearner(Learner):
         self.module = module
         self.version = 0
         params = [p for p in module.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
-        schedule = partial(LR_SCHEDULES.get(cfg.lr_schedule), total=total_steps,
-                           warmup=cfg.warmup_steps, min_ratio=cfg.min_lr_ratio)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: schedule(s))
+        self.optimizer, self.scheduler = optimizer_and_schedule(cfg, params, total_steps)
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
