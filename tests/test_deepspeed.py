@@ -99,6 +99,21 @@ def test_optimizer_offload_matches_torch_learner(reference):
     _assert_same(_curve(learner), _weights(learner), reference)
 
 
+@pytest.mark.parametrize("stage", [2, 3])
+def test_bf16_follows_the_fp32_curve(stage, reference):
+    from rlpretrain.learner.deepspeed import DeepSpeedLearner
+
+    learner = DeepSpeedLearner(learner_cfg(stage, precision="bf16"), make_model(), total_steps=STEPS)
+    assert {p.dtype for p in learner.module.parameters()} == {torch.bfloat16}  # DeepSpeed holds the model in bf16
+    curve, weights = _curve(learner), _weights(learner)
+    # bf16 keeps 8 significant bits: each loss and weight is the fp32 one within its rounding (2^-8),
+    # so a wrong scale or a step that did not happen (both far larger) still fails
+    ref_curve, ref_weights = reference
+    assert torch.allclose(torch.tensor(curve)[:, 0], torch.tensor(ref_curve)[:, 0], rtol=1e-2), (curve, ref_curve)
+    for k, v in ref_weights.items():
+        assert torch.allclose(weights[k].float(), v, rtol=1e-2, atol=2e-3), k
+
+
 def test_bad_stage_is_named():
     from rlpretrain.learner.deepspeed import ds_config
 
