@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -34,10 +35,13 @@ def test_peak_by_device_name():
 
 @pytest.mark.slow
 def test_throughput_benchmark_runs_on_the_cpu():
+    # a fresh single-rank rendezvous: DeepSpeed tests earlier in this process set MASTER_PORT to a port it holds
+    rendezvous = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    env = {k: v for k, v in os.environ.items() if k not in rendezvous}
     proc = subprocess.run([sys.executable, "benchmarks/bench_learner_throughput.py", "--model", "tiny",
                            "--precision", "fp32", "--zero", "2", "3", "--seq-len", "64", "--tokens", "256",
                            "--micro-tokens", "128", "--steps", "2", "--warmup", "1", "--peak-tflops", "1"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for stage in (2, 3):
         line = re.search(rf"ZeRO-{stage}: step [\d.]+ s, ([\d,]+) tokens/s, [\d.]+ TFLOP/s per device, MFU +([\d.]+)%",

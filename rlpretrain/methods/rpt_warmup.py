@@ -33,7 +33,7 @@ from rlpretrain.data.synthetic import FILLER_THOUGHTS, _digitwise_thought, arith
 from rlpretrain.methods.rpt_prompts import build_prompt
 
 SUM_AT_END = re.compile(r"(\d+) \+ (\d+) =\s*(\d*)$")
-WARMUP_VERSION = 1
+WARMUP_VERSION = 2  # bump when the recipe or its numbers change (2: fused AdamW)
 
 
 def thought_for(context_text: str, rng: random.Random, useful_prob: float) -> str:

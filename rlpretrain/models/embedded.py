@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from rlpretrain.models.special_tokens import EOS, PAD, THINK_CLOSE, THINK_OPEN
 
-BUILD_VERSION = 2  # bump when the build recipe changes, so stale caches are not reused
+BUILD_VERSION = 3  # bump when the build recipe changes, so stale caches are not reused (3: fused AdamW)
 
 
 def default_cache_dir() -> Path:
