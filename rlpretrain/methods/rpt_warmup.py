@@ -31,9 +31,10 @@ from tqdm import tqdm
 
 from rlpretrain.data.synthetic import FILLER_THOUGHTS, _digitwise_thought, arithmetic_corpus
 from rlpretrain.methods.rpt_prompts import build_prompt
+from rlpretrain.models.embedded import BUILD_VERSION
 
 SUM_AT_END = re.compile(r"(\d+) \+ (\d+) =\s*(\d*)$")
-WARMUP_VERSION = 2  # bump when the recipe or its numbers change (2: fused AdamW)
+WARMUP_VERSION = 2  # bump when the warm-up's recipe or its numbers change (2: fused AdamW)
 
 
 def thought_for(context_text: str, rng: random.Random, useful_prob: float) -> str:
@@ -67,7 +68,8 @@ def warmup_key(cfg, base: str) -> str:
     parts = {"base": base, "embedded": OmegaConf.to_container(cfg.model.embedded, resolve=True),
              "warmup": OmegaConf.to_container(m.format_warmup, resolve=True), "template": m.template,
              "min_context": m.min_context, "max_context": m.max_context, "think": [m.think_open, m.think_close],
-             "data": OmegaConf.to_container(cfg.data, resolve=True), "v": WARMUP_VERSION}
+             "data": OmegaConf.to_container(cfg.data, resolve=True), "v": WARMUP_VERSION,
+             "embedded_build": BUILD_VERSION}  # a rebuilt base model invalidates the warm-up built on it
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
