@@ -20,11 +20,21 @@ import time
 import torch
 from omegaconf import OmegaConf
 
+
+def _embedded_shape() -> dict:
+    """The embedded default's shape, from its settings (rlpretrain/config.py, EmbeddedModelConfig)."""
+    from rlpretrain.config import EmbeddedModelConfig
+
+    e = EmbeddedModelConfig()
+    return dict(vocab_size=e.vocab_size, hidden_size=e.hidden_size, intermediate_size=e.intermediate_size,
+                num_hidden_layers=e.num_layers, num_attention_heads=e.num_heads, num_key_value_heads=e.num_heads,
+                tie_word_embeddings=True)
+
+
 # Shapes from each model's published config.json (Qwen/Qwen2.5-0.5B, Qwen/Qwen3-1.7B); "tiny" is the
-# embedded default's (rlpretrain/models/embedded.py).
+# embedded default's.
 SHAPES = {
-    "tiny": ("llama", dict(vocab_size=282, hidden_size=64, intermediate_size=256, num_hidden_layers=4,
-                           num_attention_heads=2, num_key_value_heads=2, head_dim=32, tie_word_embeddings=True)),
+    "tiny": ("llama", _embedded_shape()),
     "qwen2.5-0.5b": ("qwen2", dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                                    num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True)),
     "qwen3-1.7b": ("qwen3", dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,

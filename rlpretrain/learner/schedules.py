@@ -31,9 +31,9 @@ def optimizer_and_schedule(cfg, params: list[torch.nn.Parameter], total_steps: i
     The fused AdamW kernel (one call for all tensors) is used where torch has it: on the tiny CPU
     model it takes 0.6 ms per step against 3.5 ms for the per-tensor loop.
     """
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    fused = True if all(p.device.type in ("cpu", "cuda") for p in params) else None  # None: torch's default
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                                  weight_decay=cfg.weight_decay, fused=fused or None)
+                                  weight_decay=cfg.weight_decay, fused=fused)
     schedule = partial(LR_SCHEDULES.get(cfg.lr_schedule), total=total_steps, warmup=cfg.warmup_steps,
                        min_ratio=cfg.min_lr_ratio)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule(s))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch

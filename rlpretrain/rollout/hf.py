@@ -94,7 +94,7 @@ class HFEngine(RolloutEngine):
         own = torch.full((g, g), blocked, dtype=dtype, device=device).fill_diagonal_(0)
         steps = params.max_new_tokens + forced.max_steps
         # The mask still grows by concatenation: a view into a preallocated one slowed attention down.
-        cache = preallocated_cache(self.module, width + g * steps)
+        cache = preallocated_cache(self.module, width + g * (steps - 1))  # the prompt, then g per decode step
         out = self.module(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
                           past_key_values=cache, use_cache=True, logits_to_keep=1)
         logits = out.logits[:, -1].repeat_interleave(g, dim=0)
