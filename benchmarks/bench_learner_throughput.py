@@ -8,12 +8,15 @@ stage asked. MFU is PaLM's (rlpretrain/learner/flops.py) against the GPU's dense
     python benchmarks/bench_learner_throughput.py --model qwen2.5-0.5b --zero 2 3
     # 8 GPUs of one node: data parallel over the ranks; throughput is the sum over them
     torchrun --nproc_per_node 8 benchmarks/bench_learner_throughput.py --model qwen3-1.7b --zero 2 3
+
+`--json OUT` also writes the figures to OUT (scripts/gpu_check_summary.py reads them).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
 import time
 
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's peak TFLOP/s for MFU (default: known GPUs' dense bf16 peak)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
     args = parser.parse_args()
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
@@ -134,6 +138,13 @@ def main() -> None:
         mem = f", peak memory {r['peak_mem_gib']:.1f} GiB" if r["peak_mem_gib"] is not None else ""
         print(f"ZeRO-{r['stage']}: step {r['step_s']:.3f} s, {r['tokens_per_s']:,.0f} tokens/s, "
               f"{r['tflops_per_device']:.2f} TFLOP/s per device, MFU {mfu}{mem}")
+    if args.json:
+        for r in results:
+            r["mfu"] = r["tflops_per_device"] / peak if peak else None
+        info = {"model": args.model, "precision": args.precision, "device": device, "world": world,
+                "seq_len": args.seq_len, "rows": max(1, args.tokens // args.seq_len), "steps": args.steps}
+        with open(args.json, "w") as f:
+            json.dump({**info, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
