@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Check a CUDA machine that already has torch: install the project's other dependencies, run the
+# GPU suite and the two GPU benchmarks, print one summary table (docs/scale.md, "Checking a GPU
+# machine"). About 5-7 minutes on one H100/H200.
+#
+#   bash scripts/gpu_check.sh             # on the GPU machine, from the repository root
+#   bash scripts/gpu_check.sh --dry-run   # the same pipeline on the CPU, tiny shapes; installs nothing
+#
+# Dependencies come from ./wheelhouse (or $WHEELHOUSE) when it exists, made beforehand by
+# scripts/wheelhouse.sh on a machine with internet; otherwise from PyPI. The installed torch is
+# pinned, so pip fails rather than replace it. Every stage runs even if one before it failed; the
+# exit status is non-zero if any did, and the table names it. Outputs and logs: $GPU_CHECK_OUT
+# (default runs/gpu_check).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+DRY_RUN=0
+case "${1:-}" in
+  "") ;;
+  --dry-run) DRY_RUN=1 ;;
+  *) echo "usage: bash scripts/gpu_check.sh [--dry-run]" >&2; exit 2 ;;
+esac
+
+PYTHON=${PYTHON:-python3}
+WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
+OUT=${GPU_CHECK_OUT:-runs/gpu_check}
+rm -rf "$OUT" && mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+export PYTHONUNBUFFERED=1 DS_BUILD_OPS=0 HF_HUB_OFFLINE=1
+
+# stage NAME TIMEOUT_S CMD...: runs CMD, logs it to $OUT/NAME.log, records "NAME rc seconds"
+stage() {
+  local name=$1 limit=$2; shift 2
+  echo "=== gpu_check: $name ($*)"
+  local start=$SECONDS
+  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" = 124 ] && echo "=== gpu_check: $name stopped after its ${limit} s limit"
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" >>"$OUT/stages.tsv"
+  [ "$rc" = 0 ] || echo "=== gpu_check: stage $name FAILED (exit $rc); see $OUT/$name.log"
+}
+
+"$PYTHON" - "$OUT/machine.json" <<'EOF'
+import json, platform, sys
+import torch
+device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+json.dump({"device": device, "torch": torch.__version__, "python": platform.python_version()}, open(sys.argv[1], "w"))
+EOF
+if [ "$DRY_RUN" = 0 ] && ! "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; then
+  echo "gpu_check: torch sees no CUDA device here; on a CPU machine run it with --dry-run" >&2
+  exit 1
+fi
+
+# --- install: everything the project needs beside torch, transformers and the CUDA libraries
+TORCH_PIN="$OUT/torch-pin.txt"
+"$PYTHON" -c 'import torch; print(f"torch=={torch.__version__}")' >"$TORCH_PIN"
+PIP=("$PYTHON" -m pip install -c "$TORCH_PIN")
+if [ -d "$WHEELHOUSE" ]; then
+  PIP+=(--no-index --find-links "$WHEELHOUSE")
+else
+  echo "gpu_check: no $WHEELHOUSE folder; installing from PyPI"
+  # the project's pins, less those of the packages the machine brings
+  grep -v -E '^(torch|transformers|tokenizers|accelerate|peft|trl|ray)==' constraints.txt >"$OUT/constraints-gpu.txt"
+  PIP+=(-c "$OUT/constraints-gpu.txt")
+fi
+# --dry-run: pip resolves against the wheelhouse (or PyPI) and installs nothing
+[ "$DRY_RUN" = 1 ] && PIP+=(--dry-run)
+# no build isolation: the editable build uses the machine's setuptools (offline-safe)
+stage install 300 "${PIP[@]}" --no-build-isolation -e . "deepspeed>=0.17"
+
+# --- the GPU suite (on the CPU every test in it is skipped)
+stage gpu_suite 600 "$PYTHON" -m pytest -m gpu -q -rs -p no:cacheprovider tests --junitxml "$OUT/pytest.xml"
+
+# --- the learner's throughput: qwen3-1.7b shape, bf16, 8 x 2048 tokens per step, ZeRO-2
+if [ "$DRY_RUN" = 1 ]; then
+  LEARNER=(--model tiny --precision fp32 --seq-len 64 --tokens 256 --micro-tokens 256 --steps 2 --warmup 1)
+  RLP=(--model tiny --precision fp32 --contexts 4 --group 2 --thought-tokens 8 --steps 2 --warmup 1)
+else
+  LEARNER=(--model qwen3-1.7b --precision bf16 --seq-len 2048 --tokens 16384 --micro-tokens 8192 --steps 8 --warmup 3)
+  RLP=(--model qwen2.5-0.5b --precision bf16 --contexts 64 --group 8 --thought-tokens 128 --steps 3 --warmup 1)
+fi
+stage learner_bench 300 "$PYTHON" benchmarks/bench_learner_throughput.py --zero 2 "${LEARNER[@]}" --json "$OUT/learner.json"
+
+# --- one RLP step's split: generate / score / update
+stage rlp_bench 300 "$PYTHON" benchmarks/bench_rlp_step.py "${RLP[@]}" --json "$OUT/rlp_step.json"
+
+echo "=== gpu_check: summary ($OUT)"
+"$PYTHON" scripts/gpu_check_summary.py "$OUT"
