@@ -62,6 +62,9 @@ def norm(name):
 def resolved(path):
     return {norm(i["metadata"]["name"]): i["metadata"]["version"] for i in json.load(open(path))["install"]}
 
+def release(version):  # 2.11.0+cu130 -> 2.11.0: a local build of the same release counts as present
+    return version.split("+")[0]
+
 wanted = resolved(sys.argv[1])
 if sys.argv[2] == "--have":  # name==version lines (pip freeze) or bare names: present at any version
     have = {}
@@ -69,15 +72,17 @@ if sys.argv[2] == "--have":  # name==version lines (pip freeze) or bare names: p
         line = line.split("#")[0].strip()
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
-            have[norm(name)] = version.split("+")[0] or None
-    skip = {n for n, v in wanted.items() if n in have and have[n] in (None, v)}
+            have[norm(name)] = release(version) or None
+    skip = {n for n, v in wanted.items() if n in have and have[n] in (None, release(v))}
     if sys.argv[4:] == ["--pins"]:  # constraints: the GPU machine's versions of what the project needs
         print("\n".join(f"{n}=={have[n]}" for n in wanted if have.get(n)))
         sys.exit()
 else:
     skip = set(resolved(sys.argv[2]))
 built = {"rlpretrain", "deepspeed", "antlr4-python3-runtime"}
-print("\n".join(f"{n}=={v}" for n, v in sorted(wanted.items()) if n not in skip | built))
+gpu_stack = re.compile(r"torch|triton|nvidia-.*|cuda-.*")  # never carried: the machine's own CUDA build
+print("\n".join(f"{n}=={v}" for n, v in sorted(wanted.items())
+                 if n not in skip | built and not gpu_stack.fullmatch(n)))
 EOF
 
 for py in $PYTHONS; do
