@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check a CUDA machine that already has torch: install the project's other dependencies, run the
 # GPU suite and the two GPU benchmarks, print one summary table (docs/scale.md, "Checking a GPU
-# machine"). About 5-7 minutes on one H100/H200.
+# machine"). Sized for under 8 minutes on one H100/H200.
 #
 #   bash scripts/gpu_check.sh             # on the GPU machine, from the repository root
 #   bash scripts/gpu_check.sh --dry-run   # the same pipeline on the CPU, tiny shapes; installs nothing
