@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check a CUDA machine that already has torch: install the project's other dependencies, run the
-# GPU suite and the two GPU benchmarks, print one summary table (docs/scale.md, "Checking a GPU
+# two GPU benchmarks and the GPU suite, print one summary table (docs/scale.md, "Checking a GPU
 # machine"). Sized for under 8 minutes on one H100/H200.
 #
 #   bash scripts/gpu_check.sh             # on the GPU machine, from the repository root
@@ -9,8 +9,9 @@
 # Dependencies come from ./wheelhouse (or $WHEELHOUSE) when it exists, made beforehand by
 # scripts/wheelhouse.sh on a machine with internet; otherwise from PyPI. The installed torch is
 # pinned, so pip fails rather than replace it. Every stage runs even if one before it failed; the
-# exit status is non-zero if any did, and the table names it. Outputs and logs: $GPU_CHECK_OUT
-# (default runs/gpu_check).
+# exit status is non-zero if any did, and the table names it. A stage is stopped when the check's
+# time budget ($GPU_CHECK_BUDGET_S, default 470 s; 1200 s with --dry-run) runs out. Outputs and
+# logs: $GPU_CHECK_OUT (default runs/gpu_check).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,9 +29,20 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 export PYTHONUNBUFFERED=1 DS_BUILD_OPS=0 HF_HUB_OFFLINE=1
 
+# the whole check's time: a stage gets at most what is left of it (GPU_CHECK_BUDGET_S)
+BUDGET=${GPU_CHECK_BUDGET_S:-$([ "$DRY_RUN" = 1 ] && echo 1200 || echo 470)}
+BENCH_S=$([ "$DRY_RUN" = 1 ] && echo 600 || echo 180)  # each benchmark's own limit (the CPU is slower)
+
 # stage NAME TIMEOUT_S CMD...: runs CMD, logs it to $OUT/NAME.log, records "NAME rc seconds"
 stage() {
   local name=$1 limit=$2; shift 2
+  local left=$((BUDGET - SECONDS))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -le 0 ]; then
+    echo "=== gpu_check: stage $name FAILED: no time left of the ${BUDGET} s budget"
+    printf '%s\t124\t0\n' "$name" >>"$OUT/stages.tsv"
+    return
+  fi
   echo "=== gpu_check: $name ($*)"
   local start=$SECONDS
   timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
@@ -68,9 +80,6 @@ fi
 # no build isolation: the editable build uses the machine's setuptools (offline-safe)
 stage install 300 "${PIP[@]}" --no-build-isolation -e . "deepspeed>=0.17"
 
-# --- the GPU suite (on the CPU every test in it is skipped)
-stage gpu_suite 600 "$PYTHON" -m pytest -m gpu -q -rs -p no:cacheprovider tests --junitxml "$OUT/pytest.xml"
-
 # --- the learner's throughput: qwen3-1.7b shape, bf16, 8 x 2048 tokens per step, ZeRO-2
 if [ "$DRY_RUN" = 1 ]; then
   LEARNER=(--model tiny --precision fp32 --seq-len 64 --tokens 256 --micro-tokens 256 --steps 2 --warmup 1)
@@ -79,10 +88,13 @@ else
   LEARNER=(--model qwen3-1.7b --precision bf16 --seq-len 2048 --tokens 16384 --micro-tokens 8192 --steps 8 --warmup 3)
   RLP=(--model qwen2.5-0.5b --precision bf16 --contexts 64 --group 8 --thought-tokens 128 --steps 3 --warmup 1)
 fi
-stage learner_bench 300 "$PYTHON" benchmarks/bench_learner_throughput.py --zero 2 "${LEARNER[@]}" --json "$OUT/learner.json"
+stage learner_bench "$BENCH_S" "$PYTHON" benchmarks/bench_learner_throughput.py --zero 2 "${LEARNER[@]}" --json "$OUT/learner.json"
 
 # --- one RLP step's split: generate / score / update
-stage rlp_bench 300 "$PYTHON" benchmarks/bench_rlp_step.py "${RLP[@]}" --json "$OUT/rlp_step.json"
+stage rlp_bench "$BENCH_S" "$PYTHON" benchmarks/bench_rlp_step.py "${RLP[@]}" --json "$OUT/rlp_step.json"
+
+# --- the GPU suite, last: it gets the rest of the budget (on the CPU every test in it is skipped)
+stage gpu_suite 600 "$PYTHON" -m pytest -m gpu -q -rs -p no:cacheprovider tests --junitxml "$OUT/pytest.xml"
 
 echo "=== gpu_check: summary ($OUT)"
 "$PYTHON" scripts/gpu_check_summary.py "$OUT"

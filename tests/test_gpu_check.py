@@ -104,6 +104,18 @@ def test_gpu_check_refuses_unknown_flag_and_a_cpu_machine(tmp_path):
     assert cpu.returncode == 1 and "torch sees no CUDA device here" in cpu.stderr
 
 
+def test_gpu_check_stops_at_its_budget_and_still_prints_the_table(tmp_path):
+    env = {**os.environ, "GPU_CHECK_OUT": str(tmp_path / "out"), "PYTHON": sys.executable,
+           "WHEELHOUSE": str(tmp_path / "no-wheelhouse"), "GPU_CHECK_BUDGET_S": "0"}
+    result = subprocess.run(["bash", str(CHECK), "--dry-run"], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert "stage install FAILED: no time left of the 0 s budget" in result.stdout
+    table = rows(result.stdout[result.stdout.index("=== gpu_check: summary"):])
+    for stage in ("install", "learner_bench", "rlp_bench", "gpu_suite"):
+        assert table[f"stage {stage}"] == "FAILED (exit 124), 0 s"
+
+
 @pytest.mark.slow
 def test_gpu_check_dry_run_prints_the_table(tmp_path):
     out = tmp_path / "out"
