@@ -81,6 +81,8 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be at least 1 and --warmup at least 0")
+    if any(o.startswith("-") or "=" not in o for o in overrides):
+        parser.error(f"unknown arguments {overrides}: besides the flags above, only key=value overrides")
 
     with tempfile.TemporaryDirectory() as tmp:
         params = save_random_body(args.model, Path(tmp) / "model", args.cache_dir)

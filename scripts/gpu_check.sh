@@ -25,8 +25,9 @@ esac
 PYTHON=${PYTHON:-python3}
 WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
 OUT=${GPU_CHECK_OUT:-runs/gpu_check}
-rm -rf "$OUT" && mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+# only this script's own files: $GPU_CHECK_OUT may be a folder that holds other things
+rm -f "$OUT"/{stages.tsv,machine.json,torch-pin.txt,constraints-gpu.txt,pytest.xml,learner.json,rlp_step.json,*.log}
 export PYTHONUNBUFFERED=1 DS_BUILD_OPS=0 HF_HUB_OFFLINE=1
 
 # the whole check's time: a stage gets at most what is left of it (GPU_CHECK_BUDGET_S)
