@@ -119,8 +119,10 @@ def test_gpu_check_stops_at_its_budget_and_still_prints_the_table(tmp_path):
 @pytest.mark.slow
 def test_gpu_check_dry_run_prints_the_table(tmp_path):
     out = tmp_path / "out"
-    env = {**os.environ, "GPU_CHECK_OUT": str(out), "PYTHON": sys.executable, "PYTHONPATH": str(ROOT),
-           "WHEELHOUSE": str(tmp_path / "no-wheelhouse")}
+    # a fresh single-rank rendezvous for DeepSpeed (tests earlier in this process may have set one)
+    rendezvous = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    env = {**{k: v for k, v in os.environ.items() if k not in rendezvous}, "GPU_CHECK_OUT": str(out),
+           "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "WHEELHOUSE": str(tmp_path / "no-wheelhouse")}
     result = subprocess.run(["bash", str(CHECK), "--dry-run"], capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
