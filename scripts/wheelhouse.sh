@@ -28,8 +28,12 @@ done
 PYTHON=${PYTHON:-python3}
 PYTHONS=${WHEELHOUSE_PYTHONS:-3.12}
 PIP=("$PYTHON" -m pip)
-rm -rf "$DIR" && mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
+mkdir -p "$DIR" && DIR=$(cd "$DIR" && pwd)
+if [ -n "$(find "$DIR" -mindepth 1 ! -name '*.whl' -print -quit)" ]; then
+  echo "wheelhouse.sh: $DIR holds more than wheels; give a new folder or one of wheels only" >&2
+  exit 2
+fi
+rm -f "$DIR"/*.whl  # a fresh set: two versions of one package would stop the install
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 grep -E '^(hydra-core|omegaconf|antlr4-python3-runtime|datasets|deepspeed)==' constraints.txt >"$WORK/pins.txt"
@@ -39,8 +43,9 @@ grep -E '^(hydra-core|omegaconf|antlr4-python3-runtime|datasets|deepspeed)==' co
   antlr4-python3-runtime
 DS_BUILD_OPS=0 "${PIP[@]}" wheel -q --no-cache-dir --no-deps -c "$WORK/pins.txt" --no-binary deepspeed -w "$DIR" \
   deepspeed
+[ -e build ] && had_build=1 || had_build=0
 "${PIP[@]}" wheel -q --no-cache-dir --no-deps -w "$DIR" .
-rm -rf build  # setuptools' scratch folder from the project's wheel
+[ "$had_build" = 1 ] || rm -rf build  # setuptools' scratch folder, unless it was there before
 
 PLATFORMS=(--implementation cp --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 for n in $(seq 5 39); do PLATFORMS+=(--platform "manylinux_2_${n}_x86_64"); done

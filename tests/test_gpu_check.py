@@ -137,3 +137,11 @@ def test_gpu_check_dry_run_prints_the_table(tmp_path):
     assert learner_row.startswith(f"{learner['tokens_per_s']:,.0f} tok/s")
     rlp_row = next(v for k, v in table.items() if k.startswith("RLP step: tiny body"))
     assert rlp_row.startswith(f"step {rlp['step_s']:.2f} s = generate {rlp['generate_s']:.2f}")
+
+
+def test_wheelhouse_refuses_a_folder_of_other_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a wheel")
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "wheelhouse.sh"), str(tmp_path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "holds more than wheels" in result.stderr
+    assert (tmp_path / "notes.txt").exists()
