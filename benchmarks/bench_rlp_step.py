@@ -4,8 +4,10 @@ A randomly initialised body of a published shape (SHAPES in bench_learner_throug
 layers, heads and widths of the model's config.json) with the embedded tokenizer (vocabulary 320,
 so the body is what is measured; no download) runs the project's own loop (rlpretrain/loop.py) on
 the synthetic documents for warm-up + measured steps. Thoughts rarely close on random weights, so
-nearly every one runs to --thought-tokens. Prints the medians of the loop's own timings
-(timings.jsonl) over the measured steps, the HF engine's decode rate and the peak GPU memory.
+nearly every one runs to --thought-tokens. --precision bf16 holds the weights in bf16 and trains
+under bf16 autocast, as experiment=rlp_qwen3_1.7b does, so generate and score run in bf16 too.
+Prints the medians of the loop's own timings (timings.jsonl) over the measured steps, the HF
+engine's decode rate and the peak GPU memory.
 
     # one GPU: 64 contexts x G=8 thoughts of 128 tokens, bf16
     python benchmarks/bench_rlp_step.py --model qwen2.5-0.5b
@@ -73,7 +75,8 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=64, help="method.contexts_per_step")
     parser.add_argument("--group", type=int, default=8, help="method.group_size (G thoughts per context)")
     parser.add_argument("--thought-tokens", type=int, default=128, help="rollout.max_new_tokens")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="learner.precision")
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                        help="learner.precision, and model.dtype to match (as experiment=rlp_qwen3_1.7b)")
     parser.add_argument("--steps", type=int, default=3, help="measured steps")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--cache-dir", default=None, help="model.cache_dir for the embedded tokenizer")
@@ -88,6 +91,7 @@ def main() -> None:
         params = save_random_body(args.model, Path(tmp) / "model", args.cache_dir)
         cfg = compose([
             f"model.name_or_path={Path(tmp) / 'model'}", "device=auto", f"learner.precision={args.precision}",
+            f"model.dtype={'bfloat16' if args.precision == 'bf16' else 'float32'}",
             f"method.contexts_per_step={args.contexts}", f"method.group_size={args.group}",
             f"rollout.max_new_tokens={args.thought_tokens}", "method.position_sampling=random",
             f"trainer.max_steps={args.warmup + args.steps}", f"run_dir={Path(tmp) / 'run'}",
