@@ -302,9 +302,9 @@ class LauncherConfig:
     num_learners: int = 1  # learner ranks (data parallel; learner=deepspeed when more than one)
     num_rollout_workers: int = 1  # separate engines; prompts are split between them
     learner_cpus: float = 1.0
-    learner_gpus: float = 0.0
+    learner_gpus: Optional[float] = None  # null: an equal share of the GPUs over all actors, at most 1 (launch/ray.py)
     worker_cpus: float = 1.0
-    worker_gpus: float = 0.0
+    worker_gpus: Optional[float] = None
     verify_sync: bool = False  # after every sync, compare a checksum of each worker's weights with the learner's
 
 
