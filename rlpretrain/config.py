@@ -291,7 +291,7 @@ class SyncConfig:
     transport: str = "auto"  # auto | shared | reload | broadcast
     bucket_mb: float = 256.0  # tensors per transfer, at most this many MiB (one call per bucket)
     timeout_s: float = 600.0  # a transfer that takes longer raises, naming the parameter
-    backend: str = "auto"  # broadcast: auto (nccl when learner and workers hold GPUs) | gloo | nccl
+    backend: str = "auto"  # broadcast: auto (nccl when learner and workers hold whole GPUs) | gloo | nccl
 
 
 @dataclass

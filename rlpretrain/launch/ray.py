@@ -261,7 +261,8 @@ def train_on_ray(cfg):
         learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=learner_gpus)
         worker_actor = ray.remote(RolloutWorker).options(num_cpus=L.worker_cpus, num_gpus=worker_gpus)
         master_port, sync_port = _free_port(), _free_port()
-        sync_backend = resolve_sync_backend(cfg.sync.backend, learner_gpus > 0 and worker_gpus > 0)
+        # NCCL refuses two ranks on one GPU: actors holding fractions may share one, so auto needs whole GPUs
+        sync_backend = resolve_sync_backend(cfg.sync.backend, min(learner_gpus, worker_gpus) >= 1)
         rank0 = learner_actor.remote(plain, 0, L.num_learners, "127.0.0.1", master_port)
         host = ray.get(rank0.node_ip.remote())
         followers = [learner_actor.remote(plain, r, L.num_learners, host, master_port)
