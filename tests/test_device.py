@@ -129,17 +129,26 @@ def test_pick_device_errors_are_clear():
     with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
         pick_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="sees no CUDA device.*device=cpu or device=auto"):
+        with pytest.raises(ValueError, match="sees no CUDA device.*device=cpu or device=auto"):
             pick_device("cuda")
 
 
-def test_cli_device_cuda_without_cuda_fails_clearly(small_cfg):
+def test_cli_device_cuda_without_cuda_fails_clearly(model_cache, tmp_path):
+    """One line on stderr from the command line, no traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import small_run
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from rlpretrain.loop import train
-
-    with pytest.raises(RuntimeError, match="device=cuda, but torch .* sees no CUDA device"):
-        train(small_cfg("device=cuda"))
+    proc = subprocess.run([sys.executable, "-m", "rlpretrain.cli", *small_run(model_cache, tmp_path / "run"),
+                           f"hydra.run.dir={tmp_path / 'run'}", "device=cuda"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "error: device=cuda, but torch" in proc.stderr and "sees no CUDA device" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_ray_gpu_share():

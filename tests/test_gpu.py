@@ -6,6 +6,8 @@ CUDA (tests/conftest.py). Runs on a bare CUDA machine: the small embedded model 
 import json
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import torch
 
 from rlpretrain.runners import run
 from rlpretrain.tracking import read_metrics
-from tests.conftest import SMALL_MODEL, compose_cfg
+from tests.conftest import SMALL_MODEL, compose_cfg, small_run
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
@@ -116,9 +118,19 @@ def test_tpt_quickstart(model_cache, tmp_path):
         _on_device()
 
 
-def test_vllm_rollout(small_cfg):
+def test_vllm_rollout_from_the_command_line(model_cache, tmp_path):
+    """`rlpretrain rollout=vllm device=cuda` in its own process: vLLM takes its share of the GPU's
+    memory from what is free, which earlier tests in this process would have cut."""
     pytest.importorskip("vllm", reason="vLLM is not installed")
-    _trains(small_cfg(f"device={DEVICE}", "trainer.max_steps=2", "rollout=vllm"), 2)
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "rlpretrain.cli", *small_run(model_cache, run_dir),
+                           f"hydra.run.dir={run_dir}", f"device={DEVICE}", "trainer.max_steps=2", "rollout=vllm"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "quickstart: 2 steps in" in proc.stdout, proc.stdout
+    metrics = read_metrics(run_dir)
+    assert [m["step"] for m in metrics] == [1, 2]
+    assert all(math.isfinite(v) for m in metrics for v in m.values() if isinstance(v, float)), metrics
 
 
 # ---------------------------------------------------------------- agreement

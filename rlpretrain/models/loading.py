@@ -23,7 +23,7 @@ def pick_device(name: str) -> torch.device:
     if name.split(":")[0] not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda (or cuda:N), got '{name}'")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name}, but torch {torch.__version__} sees no CUDA device (built for CUDA "
+        raise ValueError(f"device={name}, but torch {torch.__version__} sees no CUDA device (built for CUDA "
                            f"{torch.version.cuda or 'none: a CPU-only build'}): install a CUDA build of torch, "
                            "or run with device=cpu or device=auto")
     return torch.device(name)
