@@ -291,7 +291,7 @@ class SyncConfig:
     transport: str = "auto"  # auto | shared | reload | broadcast
     bucket_mb: float = 256.0  # tensors per transfer, at most this many MiB (one call per bucket)
     timeout_s: float = 600.0  # a transfer that takes longer raises, naming the parameter
-    backend: str = "auto"  # broadcast: auto (nccl when learner and workers hold GPUs) | gloo | nccl
+    backend: str = "auto"  # broadcast: auto (nccl when learner and workers hold whole GPUs) | gloo | nccl
 
 
 @dataclass
@@ -302,9 +302,9 @@ class LauncherConfig:
     num_learners: int = 1  # learner ranks (data parallel; learner=deepspeed when more than one)
     num_rollout_workers: int = 1  # separate engines; prompts are split between them
     learner_cpus: float = 1.0
-    learner_gpus: float = 0.0
+    learner_gpus: Optional[float] = None  # null: an equal share of the GPUs over all actors, at most 1 (launch/ray.py)
     worker_cpus: float = 1.0
-    worker_gpus: float = 0.0
+    worker_gpus: Optional[float] = None
     verify_sync: bool = False  # after every sync, compare a checksum of each worker's weights with the learner's
 
 

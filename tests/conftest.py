@@ -18,6 +18,18 @@ SMALL_MODEL = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """`gpu`-marked tests need CUDA: skipped, with the reason, where torch sees none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: torch.cuda.is_available() is False")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
@@ -30,17 +42,19 @@ def compose_cfg(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
+def small_run(model_cache: Path, run_dir: Path) -> list[str]:
+    """The overrides of a few-step RLP run on the small model (for compose_cfg or the command line)."""
+    return [*SMALL_MODEL, f"model.cache_dir={model_cache}", f"run_dir={run_dir}",
+            "trainer.max_steps=4", "method.contexts_per_step=4", "method.group_size=3",
+            "rollout.max_new_tokens=8", "data.num_docs=50", "tracking.progress=false", "tracking.tensorboard=false"]
+
+
 @pytest.fixture
 def small_cfg(model_cache, tmp_path):
     """A config factory for a few-step RLP run on the small model, in this test's tmp dir."""
 
     def make(*overrides: str, run_dir: Path | None = None):
-        return compose_cfg(
-            *SMALL_MODEL, f"model.cache_dir={model_cache}", f"run_dir={run_dir or tmp_path / 'run'}",
-            "trainer.max_steps=4", "method.contexts_per_step=4", "method.group_size=3",
-            "rollout.max_new_tokens=8", "data.num_docs=50", "tracking.progress=false", "tracking.tensorboard=false",
-            *overrides,
-        )
+        return compose_cfg(*small_run(model_cache, run_dir or tmp_path / "run"), *overrides)
 
     return make
 

@@ -19,14 +19,18 @@ import torch
 from rlpretrain.algorithms.critic import PolicyValueHead, ValueModel, gae, value_loss
 from rlpretrain.algorithms.losses import agg_denominator, agg_numerator
 from rlpretrain.learner.torch import TorchLearner
+from rlpretrain.models.device import module_device, to_device
 
 
 def build_critic(cfg, policy) -> torch.nn.Module:
+    """On the policy's device (the value head is built on the CPU, the trunk copied where the policy is)."""
     if cfg.critic == "separate":
-        return ValueModel.from_policy(policy)
-    if cfg.critic == "value_head":
-        return PolicyValueHead(policy)
-    raise ValueError(f"algorithm.critic must be 'separate' or 'value_head', got '{cfg.critic}'")
+        critic = ValueModel.from_policy(policy)
+    elif cfg.critic == "value_head":
+        critic = PolicyValueHead(policy)
+    else:
+        raise ValueError(f"algorithm.critic must be 'separate' or 'value_head', got '{cfg.critic}'")
+    return critic.to(module_device(policy))
 
 
 class ValueObjective:
@@ -55,7 +59,8 @@ class Critic:
     def advantages(self, tensors: dict[str, torch.Tensor], rewards: torch.Tensor) -> None:
         """Adds per-token `advantages`, `returns` and `old_values` ([N, L], column 0 unused) to `tensors`."""
         mask = tensors["loss_mask"][:, 1:]
-        values = self.module(tensors["input_ids"], tensors["attention_mask"])[:, :-1].float()
+        inputs = to_device({k: tensors[k] for k in ("input_ids", "attention_mask")}, module_device(self.module))
+        values = self.module(**inputs)[:, :-1].float().cpu()  # GAE runs beside the batch, on the CPU
         last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)  # index of each row's last completion token
         token_rewards = torch.zeros_like(mask)
         token_rewards[torch.arange(len(last)), last] = rewards

@@ -7,14 +7,14 @@ log-probs are recomputed once, before the first step.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
 from rlpretrain.algorithms.losses import token_logprobs
 from rlpretrain.algorithms.objectives import PolicyGradientObjective
 from rlpretrain.learner.base import Learner, TensorBatch
+from rlpretrain.models.device import module_device, to_device
+from rlpretrain.models.ema import EMATeacher
 from rlpretrain.rollout.batch import RolloutBatch
 
 
@@ -28,16 +28,28 @@ def group_advantages(batch: RolloutBatch, estimator: str) -> list[float]:
 
 @torch.no_grad()
 def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_tokens: int) -> torch.Tensor:
-    """Teacher-forced log-probs of every token (column 0 is 0), in row chunks that fit the budget."""
+    """Teacher-forced log-probs of every token (column 0 is 0), in row chunks that fit the budget.
+    Runs on the module's device; returns [N, L] on the CPU, beside the batch it was given."""
     from rlpretrain.learner.microbatch import split_by_tokens
 
     out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
     rows = {"row": torch.arange(len(out)), "input_ids": tensors["input_ids"], "attention_mask": tensors["attention_mask"]}
+    device = module_device(module)
     for micro in split_by_tokens(rows, max_tokens):
-        logits = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"]).logits[:, :-1].float()
-        logp = token_logprobs(logits, micro["input_ids"][:, 1:], temperature)
+        moved = to_device({"input_ids": micro["input_ids"], "attention_mask": micro["attention_mask"]}, device)
+        logits = module(**moved).logits[:, :-1].float()
+        logp = token_logprobs(logits, moved["input_ids"][:, 1:], temperature)
         out[micro["row"], 1:micro["input_ids"].shape[1]] = logp.cpu()
     return out
+
+
+def frozen_copy(learner: Learner) -> torch.nn.Module:
+    """The learner's current policy as a plain model on its device, never updated: the KL reference.
+    Built from whole weights (`named_weights`: ZeRO-3 gathered, LoRA merged), as the EMA teacher is,
+    so no sharding hook or adapter of the learner comes along."""
+    teacher = EMATeacher(decay=1.0)
+    teacher.init_from(learner.module.config, learner.named_weights())
+    return teacher.module
 
 
 class PolicyUpdate:
@@ -54,7 +66,7 @@ class PolicyUpdate:
         else:
             ADVANTAGE_ESTIMATORS.get(cfg.adv_estimator)  # fail early on a typo
         # KL is measured against the initial policy, frozen
-        self.reference = copy.deepcopy(learner.module).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
+        self.reference = frozen_copy(learner) if cfg.kl_coef > 0 else None
 
     def state_dict(self) -> dict:
         return self.critic.state_dict() if self.critic is not None else {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 from pathlib import Path
@@ -37,6 +38,17 @@ def _checksums(named, names=None) -> dict[str, str]:
         if names is None or name in names:
             out[name] = hashlib.sha256(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()).hexdigest()
     return out
+
+
+def gpu_share(requested: float | None, device: str, cluster_gpus: float, actors: int) -> float:
+    """GPUs per actor: `requested` when set; else none for device=cpu, and otherwise an equal share of
+    the cluster's GPUs over all learner ranks and rollout workers, at most one each (a rank uses one
+    device). Ray hides the GPUs an actor was not given, so device=cuda in an actor with none fails clearly."""
+    if requested is not None:
+        return float(requested)
+    if device == "cpu" or cluster_gpus <= 0:
+        return 0.0
+    return math.floor(min(1.0, cluster_gpus / actors) * 1e4) / 1e4  # Ray counts GPU fractions to 1e-4
 
 
 def _load(cfg):
@@ -242,10 +254,15 @@ def train_on_ray(cfg):
     ray.init(address=L.address, num_cpus=None if L.address else max(os.cpu_count() or 1, needed),
              include_dashboard=False, log_to_driver=True)
     try:
-        learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=L.learner_gpus)
-        worker_actor = ray.remote(RolloutWorker).options(num_cpus=L.worker_cpus, num_gpus=L.worker_gpus)
+        gpus = ray.cluster_resources().get("GPU", 0.0)
+        actors = L.num_learners + L.num_rollout_workers
+        learner_gpus = gpu_share(L.learner_gpus, cfg.device, gpus, actors)
+        worker_gpus = gpu_share(L.worker_gpus, cfg.device, gpus, actors)
+        learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=learner_gpus)
+        worker_actor = ray.remote(RolloutWorker).options(num_cpus=L.worker_cpus, num_gpus=worker_gpus)
         master_port, sync_port = _free_port(), _free_port()
-        sync_backend = resolve_sync_backend(cfg.sync.backend, L.learner_gpus > 0 and L.worker_gpus > 0)
+        # NCCL refuses two ranks on one GPU: actors holding fractions may share one, so auto needs whole GPUs
+        sync_backend = resolve_sync_backend(cfg.sync.backend, min(learner_gpus, worker_gpus) >= 1)
         rank0 = learner_actor.remote(plain, 0, L.num_learners, "127.0.0.1", master_port)
         host = ray.get(rank0.node_ip.remote())
         followers = [learner_actor.remote(plain, r, L.num_learners, host, master_port)

@@ -16,6 +16,7 @@ from typing import Protocol
 import torch
 
 from rlpretrain.learner.lora import is_lora, load_adapter, merged_named_weights, save_adapter
+from rlpretrain.models.device import module_device
 from rlpretrain.registry import Registry
 
 LEARNERS: Registry = Registry("learner")
@@ -47,7 +48,8 @@ class Learner(ABC):
 
     @property
     def device(self) -> torch.device:
-        return next(self.module.parameters()).device
+        """Where the module runs: micro-batches (built on the CPU) are moved here before each forward."""
+        return module_device(self.module)
 
     def gathered(self):
         """A context in which `module`'s parameters are whole (a sharded learner gathers them)."""

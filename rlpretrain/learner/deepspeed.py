@@ -21,6 +21,7 @@ import torch
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
+from rlpretrain.models.device import to_device
 
 CHECKPOINT_TAG = "state"
 GATHER_BYTES = 256 * 2 ** 20  # ZeRO-3 weight export: parameters gathered per group of about this size
@@ -66,14 +67,15 @@ def ds_config(cfg) -> dict:
     }
 
 
-def _all_reduce_sum(value: float, op=None) -> float:
-    t = torch.tensor([value], dtype=torch.float64, device="cuda" if torch.cuda.is_available() else "cpu")  # NCCL: GPU
+def _all_reduce_sum(value: float, device: torch.device, op=None) -> float:
+    """Over the data-parallel ranks; `device` is the learner's (NCCL takes tensors on the rank's GPU only)."""
+    t = torch.tensor([value], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t, op=op or torch.distributed.ReduceOp.SUM)
     return float(t)
 
 
-def _all_reduce_max(value: float) -> float:
-    return _all_reduce_sum(value, torch.distributed.ReduceOp.MAX)
+def _all_reduce_max(value: float, device: torch.device) -> float:
+    return _all_reduce_sum(value, device, torch.distributed.ReduceOp.MAX)
 
 
 @LEARNERS.register("deepspeed")
@@ -94,6 +96,12 @@ class DeepSpeedLearner(Learner):
         self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
             model=module, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config(cfg))
         self.module = self.engine.module
+
+    @property
+    def device(self) -> torch.device:
+        """The engine's (its rank's accelerator): where the forward runs, even when ZeRO-3 offloads the
+        parameters to the CPU between uses."""
+        return torch.device(self.engine.device)
 
     @property
     def zero_stage(self) -> int:
@@ -134,22 +142,22 @@ class DeepSpeedLearner(Learner):
         # data parallel: each rank holds its share of the rows; the normaliser is the global one, and
         # DeepSpeed averages gradients over ranks, so each rank's loss is scaled up by the world size
         world = torch.distributed.get_world_size()
-        total = _all_reduce_sum(local) if world > 1 else local
+        total = _all_reduce_sum(local, self.device) if world > 1 else local
         # ZeRO-2/3 reduce gradients in every backward: all ranks must run as many, so a rank with
         # fewer micro-batches repeats its last one with weight 0
-        rounds = int(_all_reduce_max(len(micro_batches))) if world > 1 else len(micro_batches)
+        rounds = int(_all_reduce_max(len(micro_batches), self.device)) if world > 1 else len(micro_batches)
         stats: dict[str, float] = {}
         if total > 0:
             for k in range(rounds):
                 micro = micro_batches[min(k, len(micro_batches) - 1)]
                 weight = 1.0 if k < len(micro_batches) else 0.0
                 share = weight * loss.denominator(micro) / total
-                numerator, micro_stats = loss.numerator(self.engine, micro)
+                numerator, micro_stats = loss.numerator(self.engine, to_device(micro, self.device))
                 self.engine.backward(numerator * (weight * world / total), scale_wrt_gas=False)
                 for key, value in micro_stats.items():
                     stats[key] = stats.get(key, 0.0) + share * float(value)
         if world > 1:  # the stats are weighted shares of the global batch: their sum over ranks
-            stats = {key: _all_reduce_sum(value) for key, value in sorted(stats.items())}
+            stats = {key: _all_reduce_sum(value, self.device) for key, value in sorted(stats.items())}
         stats["lr"] = self.scheduler.get_last_lr()[0]
         self.engine.step()
         grad_norm = self.engine.get_global_grad_norm()

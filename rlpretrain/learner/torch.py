@@ -9,6 +9,7 @@ import torch
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
+from rlpretrain.models.device import to_device
 
 
 @LEARNERS.register("torch")
@@ -36,7 +37,7 @@ class TorchLearner(Learner):
             for micro in micro_batches:
                 share = loss.denominator(micro) / total
                 with self._autocast():
-                    numerator, micro_stats = loss.numerator(self.module, micro)
+                    numerator, micro_stats = loss.numerator(self.module, to_device(micro, self.device))
                 (numerator / total).backward()
                 for key, value in micro_stats.items():
                     stats[key] = stats.get(key, 0.0) + share * float(value)

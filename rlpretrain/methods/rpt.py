@@ -27,6 +27,7 @@ from rlpretrain.data.documents import DataError, DocumentStream, load_documents
 from rlpretrain.data.entropy_filter import cache_key, document_entropies, entropy_prepass, hard_positions
 from rlpretrain.methods.base import METHODS, Method
 from rlpretrain.methods.rpt_prompts import TEMPLATES, build_prompt
+from rlpretrain.models.device import module_device
 from rlpretrain.models.scorer import TeacherForcedScorer
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
 from rlpretrain.rollout.batch import RolloutBatch
@@ -61,7 +62,7 @@ def load_proxy(path: str | None, tokenizer, fallback_module):
     if proxy_tok.get_vocab() != {k: v for k, v in tokenizer.get_vocab().items() if k in proxy_tok.get_vocab()}:
         raise ValueError(f"method.proxy_model '{path}' has another vocabulary than the policy: "
                          "the entropy positions would not line up")
-    device = next(fallback_module.parameters()).device
+    device = module_device(fallback_module)  # beside the policy: the pre-pass scores on the same device
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32
                                                 ).to(device).eval()
 

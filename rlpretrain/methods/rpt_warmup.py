@@ -121,11 +121,9 @@ def build_format_warmup(cfg, out_dir: Path) -> list[float]:
               disable=not cfg.tracking.progress) as bar:
         for _ in range(w.steps):
             chosen = rng.sample(examples, min(w.batch_size, len(examples)))
-            device = next(model.parameters()).device
-            batch = {"input_ids": pad_right([ids for ids, _ in chosen], pad).to(device),
-                     "attention_mask": pad_right([[1] * len(ids) for ids, _ in chosen], 0).to(device),
-                     "loss_mask": pad_right([[0] * s + [1] * (len(ids) - s) for ids, s in chosen], 0,
-                                            dtype=torch.float32).to(device)}
+            batch = {"input_ids": pad_right([ids for ids, _ in chosen], pad),  # the learner moves it to the model
+                     "attention_mask": pad_right([[1] * len(ids) for ids, _ in chosen], 0),
+                     "loss_mask": pad_right([[0] * s + [1] * (len(ids) - s) for ids, s in chosen], 0, dtype=torch.float32)}
             losses.append(learner.train_step(batch, objective)["ntp_loss"])
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")

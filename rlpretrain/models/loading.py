@@ -17,8 +17,15 @@ class ModelLoadError(ValueError):
 
 
 def pick_device(name: str) -> torch.device:
+    """`device=auto|cpu|cuda` (or cuda:N): auto takes CUDA when torch sees it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda (or cuda:N), got '{name}'")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name}, but torch {torch.__version__} sees no CUDA device (built for CUDA "
+                           f"{torch.version.cuda or 'none: a CPU-only build'}): install a CUDA build of torch, "
+                           "or run with device=cpu or device=auto")
     return torch.device(name)
 
 

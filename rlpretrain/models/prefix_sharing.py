@@ -40,7 +40,8 @@ def suffix_view(micro: dict[str, torch.Tensor]):
     start = micro["prompt_len"].to(ids.device) - 1
     if bool((start < 1).any()):
         return None
-    prefixes, owner = distinct_prefixes([tuple(ids[i, :s].tolist()) for i, s in enumerate(start.tolist())])
+    rows = ids.tolist()  # one copy to the host (on a GPU, not one per row)
+    prefixes, owner = distinct_prefixes([tuple(rows[i][:s]) for i, s in enumerate(start.tolist())])
     if len(prefixes) == len(owner):
         return None
     width = int((lengths - start).max())

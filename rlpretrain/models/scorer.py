@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from rlpretrain.learner.microbatch import length_buckets, prefix_buckets
+from rlpretrain.models.device import module_device
 from rlpretrain.models.prefix_sharing import can_share, distinct_prefixes, shared_prefix_forward
 
 
@@ -88,7 +89,7 @@ class TeacherForcedScorer:
         return length_buckets([len(seq) for seq in sequences], self.max_tokens)
 
     def _left_pad(self, rows):
-        device = next(self.module.parameters()).device
+        device = module_device(self.module)  # rows are built there; results come back to the CPU
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long, device=device)
         mask = torch.zeros_like(ids)

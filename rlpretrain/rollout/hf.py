@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from rlpretrain.models.device import module_device
 from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, SamplingParams
 from rlpretrain.rollout.kv_cache import preallocated_cache
 from rlpretrain.rollout.sampling import sample_next
@@ -58,7 +59,7 @@ class HFEngine(RolloutEngine):
         return [out[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
     def _device(self) -> torch.device:
-        return next(self.module.parameters()).device
+        return module_device(self.module)  # prompts, cache and samples live there; completions return as lists
 
     @torch.inference_mode()  # not no_grad: skipping version counters and views' autograd metadata is ~10% here
     def _generate_batch(self, prompts, params: SamplingParams, generator, suffixes) -> list[Completion]:

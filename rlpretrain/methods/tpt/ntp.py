@@ -30,6 +30,7 @@ from rlpretrain.algorithms.objectives import NextTokenObjective
 from rlpretrain.data.documents import DATA_SOURCES, DataError, load_documents
 from rlpretrain.data.packing import StreamPacker
 from rlpretrain.methods.tpt.mixture import Mixture
+from rlpretrain.models.device import module_device, to_device
 from rlpretrain.seeding import derive_seed, seed_everything
 
 log = logging.getLogger(__name__)
@@ -239,14 +240,14 @@ def heldout_loss(model, docs: list[list[int]], bos: int, batch_rows: int = 32) -
     objective = NextTokenObjective()
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = module_device(model)
     num, den = 0.0, 0.0
     for start in range(0, len(docs), batch_rows):
         rows = [[bos] + d for d in docs[start:start + batch_rows]]
         ids = pad_right(rows, bos)
         attn = pad_right([[1] * len(r) for r in rows], 0)
-        micro = {"input_ids": ids.to(device), "attention_mask": attn.to(device),
-                 "loss_mask": (attn * (torch.arange(ids.shape[1]) > 0)).to(device)}
+        micro = to_device({"input_ids": ids, "attention_mask": attn,
+                           "loss_mask": attn * (torch.arange(ids.shape[1]) > 0)}, device)
         n, _ = objective.numerator(model, micro)
         num += float(n)
         den += objective.denominator(micro)
@@ -330,7 +331,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
     for step in bar:
         t0 = time.perf_counter()
         batch = stream.next_batch(ntp.batch_size)
-        stats = learner.train_step({k: v.to(device) for k, v in batch.items()}, objective)
+        stats = learner.train_step(batch, objective)  # the learner moves each micro-batch to the model
         seconds = time.perf_counter() - t0
         metrics = {**stats, "tokens": int(batch["attention_mask"].sum()), "loss_tokens": int(batch["loss_mask"][:, 1:].sum()),
                    "tokens_total": (step + 1) * tokens_per_step, "samples_seen": sum(stream.counts["samples"]),
