@@ -114,6 +114,10 @@ class AlgorithmConfig:
     entropy_coef: float = 0.0
     ppo_epochs: int = 1
     mini_batches: int = 1  # optimizer steps per epoch over one rollout batch
+    # engine-learner mismatch (rlpretrain/algorithms/rollout_correction.py): none | tis (truncated) | mis (masked)
+    rollout_correction: str = "none"
+    rollout_correction_cap: float = 2.0  # C > 1: TIS weights are min(ratio, C); MIS drops ratios above C
+    rollout_correction_level: str = "token"  # token | sequence (one ratio per sequence: the product of its tokens')
     # PPO with a learned critic (adv_estimator=gae)
     critic: str = "separate"  # separate: a copy of the policy with a value head | value_head: a head on the policy's hidden states
     gamma: float = 1.0

@@ -124,10 +124,16 @@ def test_quickstart_runs_with_vllm(small_cfg):  # last: its own LLM's teardown b
     from rlpretrain.loop import train
     from rlpretrain.tracking import read_metrics
 
-    summary = train(small_cfg("rollout=vllm", "trainer.max_steps=3"))
+    summary = train(small_cfg("rollout=vllm", "trainer.max_steps=3", "algorithm.rollout_correction=tis"))
     metrics = read_metrics(summary.run_dir)
     timings = read_metrics(summary.run_dir, "timings.jsonl")
     assert len(metrics) == 3 and all(t["sync_bytes"] > 0 for t in timings)  # the reload transport moved weights
+    # vLLM's log-probs against the learner's, every step (rollout_correction.py); fp32 on both sides, so
+    # small but not zero (another attention kernel), and the TIS weights stay near 1
+    for m in metrics:
+        print({k: v for k, v in m.items() if k.startswith("mismatch/")})
+        assert 0 <= m["mismatch/kl"] < 1e-3 and 0 < m["mismatch/abs_logp_diff_mean"] < 1e-2
+        assert m["mismatch/is_weight_mean"] == pytest.approx(1.0, abs=1e-2) and m["mismatch/capped_frac"] == 0.0
 
 
 @pytest.mark.slow

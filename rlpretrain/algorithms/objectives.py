@@ -81,6 +81,8 @@ class PolicyGradientObjective:
         logp = token_logprobs(logits, micro["input_ids"][:, 1:], self.temperature)
         old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
         loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)
+        if "rollout_is_weights" in micro:  # algorithm.rollout_correction (rollout_correction.py): detached weights
+            loss_mat = loss_mat * _shifted(micro, "rollout_is_weights")
         stats = {f"pg/{k}": float(v) for k, v in stats.items()}
         if cfg.kl_coef > 0:
             kl = kl_penalty(logp, _shifted(micro, "ref_logprobs"), cfg.kl_estimator)

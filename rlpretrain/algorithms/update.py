@@ -12,6 +12,7 @@ import torch
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
 from rlpretrain.algorithms.losses import token_logprobs
 from rlpretrain.algorithms.objectives import PolicyGradientObjective
+from rlpretrain.algorithms.rollout_correction import check_config, mismatch_and_weights, require_sampling_logprobs
 from rlpretrain.learner.base import Learner, TensorBatch
 from rlpretrain.models.device import module_device, to_device
 from rlpretrain.models.ema import EMATeacher
@@ -58,6 +59,7 @@ class PolicyUpdate:
         self.learner = learner
         self.pad_id = pad_id
         self.temperature = temperature
+        check_config(cfg)
         self.objective = PolicyGradientObjective(cfg, temperature)
         self.critic = None
         if cfg.adv_estimator == "gae":
@@ -91,6 +93,12 @@ class PolicyUpdate:
             tensors["ref_logprobs"] = sequence_logprobs(self.reference, tensors, self.temperature, budget)
         if cfg.ppo_epochs * cfg.mini_batches > 1:
             tensors["old_logprobs"] = sequence_logprobs(self.learner.module, tensors, self.temperature, budget)
+        mismatch: dict[str, float] = {}
+        if require_sampling_logprobs(cfg, tensors):
+            # on-policy there is no π_old column (the loss uses its own forward): one no-grad pass for it
+            old = tensors.get("old_logprobs")
+            old = sequence_logprobs(self.learner.module, tensors, self.temperature, budget) if old is None else old
+            mismatch = mismatch_and_weights(cfg, tensors, old)
         stats: dict[str, float] = {}
         n = len(batch)
         for epoch in range(cfg.ppo_epochs):
@@ -101,4 +109,4 @@ class PolicyUpdate:
                 stats = self.learner.train_step(part, self.objective)
                 if self.critic is not None:
                     stats.update(self.critic.train_step(part))
-        return stats
+        return {**stats, **mismatch}

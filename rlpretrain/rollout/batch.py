@@ -28,7 +28,8 @@ class RolloutBatch:
         return len(self.prompt_ids)
 
     def to_tensors(self, pad_id: int) -> dict[str, torch.Tensor]:
-        """Right-padded prompt+completion rows; the loss covers completion tokens only."""
+        """Right-padded prompt+completion rows; the loss covers completion tokens only. `sampling_logprobs`
+        is there when the engine reported a log-prob for every completion token."""
         rows = [p + c for p, c in zip(self.prompt_ids, self.completion_ids)]
         loss_rows = [[0] * len(p) + [1] * len(c) for p, c in zip(self.prompt_ids, self.completion_ids)]
         batch = {
@@ -37,6 +38,11 @@ class RolloutBatch:
             "loss_mask": pad_right(loss_rows, 0, dtype=torch.float32),
             "prompt_len": torch.tensor([len(p) for p in self.prompt_ids]),  # lets G samples share one prompt pass
         }
+        if len(self.sampling_logprobs) == len(self) and all(
+                len(lp) == len(c) for lp, c in zip(self.sampling_logprobs, self.completion_ids)):
+            # the engine's log p of each completion token, at its position (as the learner's log-probs)
+            sampled = [[0.0] * len(p) + list(lp) for p, lp in zip(self.prompt_ids, self.sampling_logprobs)]
+            batch["sampling_logprobs"] = pad_right(sampled, 0.0, dtype=torch.float32)
         if self.advantages is not None:
             batch["advantages"] = torch.tensor(self.advantages, dtype=torch.float32)
         return batch
