@@ -12,8 +12,7 @@ import copy
 import torch
 
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
-from rlpretrain.algorithms.losses import token_logprobs
-from rlpretrain.algorithms.objectives import PolicyGradientObjective
+from rlpretrain.algorithms.objectives import PolicyGradientObjective, token_stats
 from rlpretrain.learner.base import Learner, TensorBatch
 from rlpretrain.rollout.batch import RolloutBatch
 
@@ -34,8 +33,7 @@ def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_toke
     out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
     rows = {"row": torch.arange(len(out)), "input_ids": tensors["input_ids"], "attention_mask": tensors["attention_mask"]}
     for micro in split_by_tokens(rows, max_tokens):
-        logits = module(input_ids=micro["input_ids"], attention_mask=micro["attention_mask"]).logits[:, :-1].float()
-        logp = token_logprobs(logits, micro["input_ids"][:, 1:], temperature)
+        logp = token_stats(module, micro, temperature)[0]
         out[micro["row"], 1:micro["input_ids"].shape[1]] = logp.cpu()
     return out
 

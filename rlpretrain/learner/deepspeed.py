@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
+from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
 
@@ -87,6 +88,7 @@ class DeepSpeedLearner(Learner):
         if cfg.precision not in ("fp32", "bf16"):
             raise ValueError(f"learner.precision must be fp32 or bf16, got '{cfg.precision}'")
         init_distributed()
+        apply_efficiency_options(cfg, module)  # before DeepSpeed wraps the module
         self.cfg = cfg
         self.version = 0
         params = [p for p in module.parameters() if p.requires_grad]

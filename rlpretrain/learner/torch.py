@@ -7,6 +7,7 @@ import contextlib
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
+from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
 
@@ -16,6 +17,7 @@ class TorchLearner(Learner):
     def __init__(self, cfg, module: torch.nn.Module, total_steps: int):
         if cfg.precision not in ("fp32", "bf16"):
             raise ValueError(f"learner.precision must be fp32 or bf16, got '{cfg.precision}'")
+        apply_efficiency_options(cfg, module)
         self.cfg = cfg
         self.module = module
         self.version = 0
