@@ -161,3 +161,18 @@ def test_bad_option_values_are_refused(name, value, message):
 def test_liger_needs_cuda():
     with pytest.raises(ValueError, match="learner.liger_kernel needs the model on a CUDA device"):
         apply_efficiency_options(LearnerConfig(liger_kernel=True), _model())
+
+
+@pytest.mark.slow
+def test_compiled_layers_give_the_plain_step():
+    """torch.compile of each decoder layer (inductor on the CPU: about a minute of compiling)."""
+    rows = [[random.Random(n).randrange(1, VOCAB) for _ in range(n)] for n in (14, 3, 9)]
+    tensors = {"input_ids": pad_right(rows, 0), "attention_mask": pad_right([[1] * len(r) for r in rows], 0),
+               "loss_mask": pad_right([[0] + [1] * (len(r) - 1) for r in rows], 0, dtype=torch.float32)}
+    want, plain_model = _step({}, tensors, NextTokenObjective())
+    got, model = _step({"compile": True}, tensors, NextTokenObjective())
+    assert all(layer._compiled_call_impl is not None for layer in model.model.layers)
+    for key in ("ntp_loss", "grad_norm"):
+        assert math.isclose(got[key], want[key], rel_tol=1e-5), (key, got[key], want[key])
+    for p, q in zip(model.parameters(), plain_model.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
