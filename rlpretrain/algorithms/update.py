@@ -14,6 +14,7 @@ import torch
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
 from rlpretrain.algorithms.objectives import PolicyGradientObjective, token_stats
 from rlpretrain.learner.base import Learner, TensorBatch
+from rlpretrain.models.forward_options import forward_options
 from rlpretrain.rollout.batch import RolloutBatch
 
 
@@ -32,7 +33,7 @@ def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_toke
 
     out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
     rows = {"row": torch.arange(len(out)), "input_ids": tensors["input_ids"], "attention_mask": tensors["attention_mask"]}
-    for micro in split_by_tokens(rows, max_tokens):
+    for micro in split_by_tokens(rows, max_tokens, packed=forward_options(module).padding_free):
         logp = token_stats(module, micro, temperature)[0]
         out[micro["row"], 1:micro["input_ids"].shape[1]] = logp.cpu()
     return out
