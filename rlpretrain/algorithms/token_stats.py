@@ -4,7 +4,8 @@ asked for chunked log-probs or padding-free rows (models/forward_options.py).
 The model runs with `logits_to_keep=1` (its own LM head touches one position) and hands back its
 final hidden states; only the positions that are targets go through the LM head, in chunks
 (algorithms/chunked_logprobs.py). Rows run padded, packed into one row (padding_free), or with
-shared prompts run once (models/prefix_sharing.py) as in the plain path; packing takes precedence.
+shared prompts run once (models/prefix_sharing.py) as in the plain path; packing takes precedence,
+and compiled layers run without prefix sharing (it needs a KV cache).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ def hidden_token_stats(module, micro, temperature: float, with_entropy: bool = F
         ids, positions, index = pack_rows(micro["input_ids"], micro["attention_mask"])
         # no cache: transformers looks for packed rows only without one
         hidden = _final_hidden(module, input_ids=ids, position_ids=positions, use_cache=False)[0]
-    elif "prompt_len" in micro and can_share(module) and (shared := suffix_view(micro)) is not None:
+    elif (not options.compiled and "prompt_len" in micro and can_share(module)
+          and (shared := suffix_view(micro)) is not None):
         view, prefixes, owner = shared
         hidden = shared_prefix_forward(module, prefixes, owner, view["input_ids"], view["attention_mask"], pad_id=0,
                                        hidden=True)
     else:
-        hidden = _final_hidden(module, input_ids=micro["input_ids"], attention_mask=micro["attention_mask"])
+        hidden = _final_hidden(module, input_ids=micro["input_ids"], attention_mask=micro["attention_mask"],
+                               use_cache=False)
     real = view["attention_mask"] != 0
     targets = view["loss_mask"][:, 1:] != 0 if "loss_mask" in view else real[:, 1:]
     rows, cols = (targets & real[:, :-1] & real[:, 1:]).nonzero(as_tuple=True)

@@ -9,7 +9,8 @@ module once, before the learner wraps it. All are off by default; each leaves th
   log-probs (logprob_chunk_tokens does that job).
 - compile: torch.compile of each decoder layer (one graph, reused by every layer; regional
   compilation compiles in seconds where the whole model would take minutes, and survives the
-  varying micro-batch shapes with dynamic shapes).
+  varying micro-batch shapes with dynamic shapes). Log-probs then run without a KV cache, so
+  without prefix sharing (a cache's per-layer state would recompile the layers).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def apply_efficiency_options(cfg, module: torch.nn.Module) -> None:
             module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if _option(cfg, "compile"):
         compile_layers(module)
-    set_forward_options(module, ForwardOptions(_option(cfg, "logprob_chunk_tokens"), _option(cfg, "padding_free")))
+    set_forward_options(module, ForwardOptions(_option(cfg, "logprob_chunk_tokens"), _option(cfg, "padding_free"),
+                                               _option(cfg, "compile")))
 
 
 def apply_liger(module: torch.nn.Module) -> None:

@@ -18,11 +18,12 @@ ATTRIBUTE = "rlpretrain_forward_options"
 class ForwardOptions:
     logprob_chunk_tokens: int = 0  # 0: the LM head over all of a micro-batch's targets at once
     padding_free: bool = False
+    compiled: bool = False  # compiled layers: run without a KV cache, whose per-layer state would recompile them
 
     @property
     def plain(self) -> bool:
         """True when nothing asks for the hidden-state path: the module's own logits are used."""
-        return self.logprob_chunk_tokens <= 0 and not self.padding_free
+        return self.logprob_chunk_tokens <= 0 and not self.padding_free and not self.compiled
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
