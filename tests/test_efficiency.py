@@ -158,6 +158,26 @@ def test_sequence_logprobs_with_option_equal_plain(options):
     assert bool((got[:, 1:][~real] == 0).all())
 
 
+def test_lora_model_with_options_equals_plain():
+    """peft's wrapper: the options reach the model inside, and the LM head is found through it."""
+    from rlpretrain.config import LoraConfig
+    from rlpretrain.learner.lora import apply_lora
+
+    algorithm = OmegaConf.structured(AlgorithmConfig(entropy_coef=0.01))
+    objective = PolicyGradientObjective(algorithm, temperature=0.7)
+    tensors = _ragged_batch()
+    results = []
+    for options in ({}, {"logprob_chunk_tokens": 5, "padding_free": True}):
+        model = apply_lora(_model(), OmegaConf.structured(LoraConfig(r=4)))
+        cfg = OmegaConf.structured(LearnerConfig(lr=1e-2, eps=1.0, grad_clip=0.0, **options))
+        stats = TorchLearner(cfg, model, total_steps=1).train_step(dict(tensors), objective)
+        results.append((stats, [p.detach().clone() for p in model.parameters() if p.requires_grad]))
+    (want, want_params), (got, got_params) = results
+    for key in ("pg_loss", "entropy", "grad_norm"):
+        assert math.isclose(got[key], want[key], rel_tol=1e-5), (key, got[key], want[key])
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(got_params, want_params))
+
+
 @pytest.mark.parametrize("name, value, message", [
     ("logprob_chunk_tokens", -1, "learner.logprob_chunk_tokens must be an integer >= 0 (0: off), got -1"),
     ("padding_free", "yes", "learner.padding_free must be true or false, got 'yes'"),
@@ -188,3 +208,26 @@ def test_compiled_layers_give_the_plain_step():
         assert math.isclose(got[key], want[key], rel_tol=1e-5), (key, got[key], want[key])
     for p, q in zip(model.parameters(), plain_model.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_measures_variants_against_the_baseline():
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rendezvous = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # a fresh single rank
+    env = {k: v for k, v in os.environ.items() if k not in rendezvous}
+    proc = subprocess.run([sys.executable, "benchmarks/bench_learner_throughput.py", "--model", "tiny",
+                           "--precision", "fp32", "--zero", "2", "--seq-len", "64", "--tokens", "256",
+                           "--micro-tokens", "128", "--steps", "1", "--warmup", "1", "--peak-tflops", "1",
+                           "--ragged", "--variants", "chunked", "packed"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {m[1]: m for m in re.finditer(r"^(\w+) +[\d.]+ +([\d,]+) +[\d.]+ +([\d.]+)% +n/a +([\d.]+)$",
+                                          proc.stdout, re.M)}
+    assert sorted(rows) == ["baseline", "chunked", "packed"], proc.stdout
+    assert float(rows["baseline"][4]) == 1.0
+    assert all(int(m[2].replace(",", "")) > 0 and float(m[3]) > 0 for m in rows.values()), proc.stdout

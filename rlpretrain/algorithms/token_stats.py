@@ -19,6 +19,8 @@ from rlpretrain.models.prefix_sharing import can_share, shared_prefix_forward, s
 
 
 def _final_hidden(module, **inputs) -> torch.Tensor:
+    # every layer's output is kept until the forward ends: L x T x H, far below the T x V fp32
+    # logits it replaces, and with gradients kept for the backward anyway
     out = module(**inputs, output_hidden_states=True, logits_to_keep=1)
     return out.hidden_states[-1]  # transformers ties it to the final (normed) last_hidden_state
 
