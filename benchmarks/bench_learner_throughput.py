@@ -8,6 +8,8 @@ stage asked. MFU is PaLM's (rlpretrain/learner/flops.py) against the GPU's dense
     python benchmarks/bench_learner_throughput.py --model qwen2.5-0.5b --zero 2 3
     # 8 GPUs of one node: data parallel over the ranks; throughput is the sum over them
     torchrun --nproc_per_node 8 benchmarks/bench_learner_throughput.py --model qwen3-1.7b --zero 2 3
+    # the learner efficiency options (docs/scale.md), each against the baseline, in one run
+    python benchmarks/bench_learner_throughput.py --model qwen3-1.7b --zero 2 --variants all
 
 `--json OUT` also writes the figures to OUT (scripts/gpu_check_summary.py reads them).
 """
@@ -46,20 +48,39 @@ SHAPES = {
 }
 
 
-def build_model(name: str, seq_len: int) -> torch.nn.Module:
+# learner efficiency options (rlpretrain/learner/efficiency.py) measured by --variants, one at a time
+# and all together; "baseline" is none of them
+VARIANTS = {
+    "baseline": {},
+    "chunked": {"logprob_chunk_tokens": 4096},
+    "packed": {"padding_free": True},
+    "checkpointing": {"gradient_checkpointing": True},
+    "liger": {"liger_kernel": True},
+    "compile": {"compile": True},
+}
+VARIANTS["combined"] = {k: v for options in VARIANTS.values() for k, v in options.items()}
+
+
+def build_model(name: str, seq_len: int, attn: str | None = None) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     kind, shape = SHAPES[name]
     config = AutoConfig.for_model(kind, max_position_embeddings=max(seq_len, 512), **shape)
     torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    extra = {"attn_implementation": attn} if attn else {}
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32, **extra)
 
 
-def random_batch(rows: int, seq_len: int, vocab: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def random_batch(rows: int, seq_len: int, vocab: int, generator: torch.Generator,
+                 ragged: bool = False) -> dict[str, torch.Tensor]:
+    """Full rows, or (ragged) rows of uniform random lengths in [seq_len / 8, seq_len], right-padded."""
     ids = torch.randint(0, vocab, (rows, seq_len), generator=generator)
-    loss_mask = torch.ones(rows, seq_len)
+    lengths = (torch.randint(seq_len // 8, seq_len + 1, (rows,), generator=generator) if ragged
+               else torch.full((rows,), seq_len))
+    attention_mask = (torch.arange(seq_len)[None] < lengths[:, None]).long()
+    loss_mask = attention_mask.float()
     loss_mask[:, 0] = 0  # the first token has nothing to be predicted from
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "loss_mask": loss_mask}
+    return {"input_ids": ids * attention_mask, "attention_mask": attention_mask, "loss_mask": loss_mask}
 
 
 def _sync() -> None:
@@ -67,17 +88,17 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def bench_stage(args, stage: int) -> dict:
+def bench_stage(args, stage: int, options: dict | None = None) -> dict:
     from rlpretrain.algorithms.objectives import NextTokenObjective
     from rlpretrain.config import LearnerConfig
     from rlpretrain.learner.deepspeed import DeepSpeedLearner
     from rlpretrain.learner.flops import train_flops_per_token
 
-    model = build_model(args.model, args.seq_len)
+    model = build_model(args.model, args.seq_len, args.attn)
     flops_per_token = train_flops_per_token(model, args.seq_len)  # before ZeRO-3 partitions the weights
     params = sum(p.numel() for p in model.parameters())
     cfg = OmegaConf.structured(LearnerConfig(lr=1e-5, precision=args.precision,
-                                             max_tokens_per_micro_batch=args.micro_tokens))
+                                             max_tokens_per_micro_batch=args.micro_tokens, **(options or {})))
     cfg.deepspeed.zero_stage = stage
     learner = DeepSpeedLearner(cfg, model, total_steps=args.warmup + args.steps)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -86,17 +107,20 @@ def bench_stage(args, stage: int) -> dict:
     objective = NextTokenObjective("token_mean")
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, real = [], []
     for step in range(args.warmup + args.steps):
-        batch = random_batch(rows, args.seq_len, model.config.vocab_size, generator)
+        batch = random_batch(rows, args.seq_len, model.config.vocab_size, generator, args.ragged)
         _sync()
         start = time.perf_counter()
         learner.train_step(batch, objective)
         _sync()
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
+            real.append(int(batch["attention_mask"].sum()))
     step_s = statistics.median(times)
-    tokens_per_s = rows * args.seq_len * world / step_s
+    # real tokens only (ragged rows: padding is not work); flops per token at seq_len over-count
+    # attention for shorter rows a little, which favours no variant
+    tokens_per_s = statistics.median(real) * world / step_s
     result = {"stage": stage, "params": params, "step_s": step_s, "tokens_per_s": tokens_per_s,
               "tflops_per_device": flops_per_token * tokens_per_s / world / 1e12,
               "peak_mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30 if torch.cuda.is_available() else None}
@@ -119,6 +143,11 @@ def main() -> None:
     parser.add_argument("--micro-tokens", type=int, default=8192, help="learner.max_tokens_per_micro_batch")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per stage")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS) + ["all"], default=None,
+                        help="learner efficiency options to measure against the baseline, at the first --zero stage")
+    parser.add_argument("--ragged", action="store_true", help="rows of random lengths (what padding_free removes)")
+    parser.add_argument("--attn", default=None, help="attn_implementation, e.g. flash_attention_2 (packed rows "
+                                                     "then run varlen); default: transformers' (sdpa)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's peak TFLOP/s for MFU (default: known GPUs' dense bf16 peak)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
@@ -126,6 +155,14 @@ def main() -> None:
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     peak = args.peak_tflops or (peak_tflops(device) if args.precision == "bf16" else None)
+    if args.variants:
+        names = list(VARIANTS) if "all" in args.variants else ["baseline"] + [v for v in args.variants if v != "baseline"]
+        if not torch.cuda.is_available():  # Liger's kernels are Triton GPU kernels
+            names = [n for n in names if n != "liger"]
+            VARIANTS["combined"].pop("liger_kernel")
+        report_variants(args, names, {name: bench_stage(args, args.zero[0], VARIANTS[name]) for name in names}, peak,
+                        device)
+        return
     results = [bench_stage(args, stage) for stage in args.zero]
     if torch.distributed.get_rank() != 0:
         return
@@ -145,6 +182,24 @@ def main() -> None:
                 "seq_len": args.seq_len, "rows": max(1, args.tokens // args.seq_len), "steps": args.steps}
         with open(args.json, "w") as f:
             json.dump({**info, "results": results}, f, indent=1)
+
+
+def report_variants(args, names: list[str], results: dict, peak: float | None, device: str) -> None:
+    if torch.distributed.get_rank() != 0:
+        return
+    world = torch.distributed.get_world_size()
+    print(f"{args.model}, {args.precision}, ZeRO-{args.zero[0]}, {world} x {device}; {args.tokens // args.seq_len} "
+          f"{'ragged ' if args.ragged else ''}rows x {args.seq_len} tokens per rank and step, micro-batches of <= "
+          f"{args.micro_tokens} tokens, attention {args.attn or 'default'}; median of {args.steps} steps after {args.warmup}")
+    print(f"{'variant':<14} {'step s':>8} {'tok/s':>10} {'TFLOP/s':>8} {'MFU':>6} {'peak GiB':>9} {'tok/s vs base':>14}")
+    base = results["baseline"]["tokens_per_s"]
+    for name in names:
+        r = results[name]
+        mfu = f"{100 * r['tflops_per_device'] / peak:5.1f}%" if peak else "   n/a"
+        mem = f"{r['peak_mem_gib']:9.1f}" if r["peak_mem_gib"] is not None else "      n/a"
+        print(f"{name:<14} {r['step_s']:8.3f} {r['tokens_per_s']:10,.0f} {r['tflops_per_device']:8.2f} {mfu:>6} {mem} "
+              f"{r['tokens_per_s'] / base:14.2f}")
+    print("options: " + "; ".join(f"{n}: {VARIANTS[n] or 'none'}" for n in names))
 
 
 if __name__ == "__main__":

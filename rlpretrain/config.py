@@ -97,6 +97,12 @@ class LearnerConfig:
     max_tokens_per_micro_batch: int = 16384
     micro_batch_min_fill: float = 0.5  # start a new micro-batch when rows get shorter than this x the longest
     precision: str = "fp32"
+    # efficiency options, all off by default (learner/efficiency.py; docs/scale.md, "Learner efficiency options")
+    logprob_chunk_tokens: int = 0  # > 0: log-probs through the LM head this many tokens at a time; 0: whole logits
+    padding_free: bool = False  # pack a micro-batch's rows into one, positions restarting per row
+    gradient_checkpointing: bool = False
+    liger_kernel: bool = False  # Liger's Triton kernels (CUDA only; pip install 'rlpretrain[gpu]')
+    compile: bool = False  # torch.compile each decoder layer
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
 

@@ -100,6 +100,17 @@ def test_optimizer_offload_matches_torch_learner(reference):
 
 
 @pytest.mark.parametrize("stage", [2, 3])
+def test_efficiency_options_match_torch_learner(stage, reference):
+    """Chunked log-probs (the LM head, tied to the embedding, called once per chunk and again in the
+    backward: ZeRO-3 gathers it each time), packed rows and activation checkpointing."""
+    from rlpretrain.learner.deepspeed import DeepSpeedLearner
+
+    cfg = learner_cfg(stage, logprob_chunk_tokens=7, padding_free=True, gradient_checkpointing=True)
+    learner = DeepSpeedLearner(cfg, make_model(), total_steps=STEPS)
+    _assert_same(_curve(learner), _weights(learner), reference)
+
+
+@pytest.mark.parametrize("stage", [2, 3])
 def test_bf16_follows_the_fp32_curve(stage, reference):
     from rlpretrain.learner.deepspeed import DeepSpeedLearner
 

@@ -14,9 +14,10 @@ from rlpretrain.algorithms.losses import (
     agg_numerator,
     entropy_from_logits,
     kl_penalty,
-    next_token_loss,
     token_logprobs,
 )
+from rlpretrain.algorithms.token_stats import hidden_token_stats
+from rlpretrain.models.forward_options import forward_options
 from rlpretrain.models.prefix_sharing import can_share, shared_prefix_forward, suffix_view
 
 
@@ -36,6 +37,16 @@ def _forward(module, micro) -> tuple[torch.Tensor, dict]:
     return logits[:, :-1], view
 
 
+def token_stats(module, micro, temperature: float = 1.0, with_entropy: bool = False):
+    """(log-probs [N, W-1], entropies or None, the rows they align with): from the module's logits, or
+    from its hidden states in chunks / packed rows when its learner asked (algorithms/token_stats.py)."""
+    if not forward_options(module).plain:
+        return hidden_token_stats(module, micro, temperature, with_entropy)
+    logits, micro = _forward(module, micro)
+    logp = token_logprobs(logits, micro["input_ids"][:, 1:], temperature)
+    return logp, (entropy_from_logits(logits, temperature) if with_entropy else None), micro
+
+
 def _shifted(micro, key):
     value = micro[key]
     return value[:, 1:] if value.dim() == 2 else value
@@ -51,9 +62,9 @@ class NextTokenObjective:
         return agg_denominator(_shifted(micro, "loss_mask"), self.agg)
 
     def numerator(self, module, micro):
-        logits, micro = _forward(module, micro)
+        logp, _, micro = token_stats(module, micro)
         mask = _shifted(micro, "loss_mask")
-        loss_mat = next_token_loss(logits, micro["input_ids"][:, 1:])
+        loss_mat = -logp  # the next-token loss (losses.next_token_loss)
         numerator = agg_numerator(loss_mat, mask, self.agg)
         # weighted by denominator shares in the learner, this adds up to the full-batch loss
         return numerator, {"ntp_loss": float(numerator.detach() / max(self.denominator(micro), 1e-12))}
@@ -76,9 +87,8 @@ class PolicyGradientObjective:
 
     def numerator(self, module, micro):
         cfg = self.cfg
-        logits, micro = _forward(module, micro)
+        logp, entropy, micro = token_stats(module, micro, self.temperature, with_entropy=cfg.entropy_coef > 0)
         mask = _shifted(micro, "loss_mask")
-        logp = token_logprobs(logits, micro["input_ids"][:, 1:], self.temperature)
         old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
         loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)
         if "rollout_is_weights" in micro:  # algorithm.rollout_correction (rollout_correction.py): detached weights
@@ -89,7 +99,6 @@ class PolicyGradientObjective:
             loss_mat = loss_mat + cfg.kl_coef * kl
             stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
         if cfg.entropy_coef > 0:
-            entropy = entropy_from_logits(logits, self.temperature)
             loss_mat = loss_mat - cfg.entropy_coef * entropy
             stats["entropy"] = float((entropy.detach() * mask).sum() / mask.sum().clamp(min=1))
         numerator = agg_numerator(loss_mat, mask, cfg.loss_agg, cfg.loss_norm_const)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
-from rlpretrain.algorithms.losses import token_logprobs
-from rlpretrain.algorithms.objectives import PolicyGradientObjective
+from rlpretrain.algorithms.objectives import PolicyGradientObjective, token_stats
 from rlpretrain.algorithms.rollout_correction import check_config, mismatch_and_weights, require_sampling_logprobs
 from rlpretrain.learner.base import Learner, TensorBatch
 from rlpretrain.models.device import module_device, to_device
 from rlpretrain.models.ema import EMATeacher
+from rlpretrain.models.forward_options import forward_options
 from rlpretrain.rollout.batch import RolloutBatch
 
 
@@ -36,10 +36,8 @@ def sequence_logprobs(module, tensors: TensorBatch, temperature: float, max_toke
     out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
     rows = {"row": torch.arange(len(out)), "input_ids": tensors["input_ids"], "attention_mask": tensors["attention_mask"]}
     device = module_device(module)
-    for micro in split_by_tokens(rows, max_tokens):
-        moved = to_device({"input_ids": micro["input_ids"], "attention_mask": micro["attention_mask"]}, device)
-        logits = module(**moved).logits[:, :-1].float()
-        logp = token_logprobs(logits, moved["input_ids"][:, 1:], temperature)
+    for micro in split_by_tokens(rows, max_tokens, packed=forward_options(module).padding_free):
+        logp = token_stats(module, to_device(micro, device), temperature)[0]
         out[micro["row"], 1:micro["input_ids"].shape[1]] = logp.cpu()
     return out
 

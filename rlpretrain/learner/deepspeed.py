@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
+from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
 from rlpretrain.models.device import to_device
+from rlpretrain.models.forward_options import forward_options
 
 CHECKPOINT_TAG = "state"
 GATHER_BYTES = 256 * 2 ** 20  # ZeRO-3 weight export: parameters gathered per group of about this size
@@ -89,6 +91,7 @@ class DeepSpeedLearner(Learner):
         if cfg.precision not in ("fp32", "bf16"):
             raise ValueError(f"learner.precision must be fp32 or bf16, got '{cfg.precision}'")
         init_distributed()
+        apply_efficiency_options(cfg, module)  # before DeepSpeed wraps the module
         self.cfg = cfg
         self.version = 0
         params = [p for p in module.parameters() if p.requires_grad]
@@ -135,7 +138,8 @@ class DeepSpeedLearner(Learner):
 
     def train_step(self, batch: TensorBatch, loss: Loss) -> dict[str, float]:
         self.engine.train()
-        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch, self.cfg.micro_batch_min_fill)
+        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch, self.cfg.micro_batch_min_fill,
+                                        packed=forward_options(self.module).padding_free)
         if not micro_batches:
             raise ValueError(f"learner rank {torch.distributed.get_rank()} got no rows: give every rank a share")
         local = sum(loss.denominator(m) for m in micro_batches)

@@ -58,15 +58,33 @@ def prefix_buckets(prefix_lens: list[int], suffix_lens: list[int], owner: list[i
     return buckets
 
 
-def split_by_tokens(batch: TensorBatch, max_tokens: int, min_fill: float = 0.5) -> list[TensorBatch]:
+def packed_buckets(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Row batches for padding-free micro-batches (models/packing.py), where a batch costs its real
+    tokens, not rows x longest: rows longest first, each into the first batch with room (first-fit
+    decreasing). A single row over the budget forms its own batch."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep their order
+    buckets, used = [], []
+    for i in order:
+        k = next((k for k, u in enumerate(used) if u + lengths[i] <= max_tokens), len(buckets))
+        if k == len(buckets):
+            buckets.append([])
+            used.append(0)
+        buckets[k].append(i)
+        used[k] += lengths[i]
+    return buckets
+
+
+def split_by_tokens(batch: TensorBatch, max_tokens: int, min_fill: float = 0.5, packed: bool = False) -> list[TensorBatch]:
     """Micro-batches from `length_buckets`, each trimmed to its longest row.
 
     With a `prompt_len` column the rows that share a prompt stay in one micro-batch (`prefix_buckets`),
-    so the policy loss can run each prompt once. The loss is a sum over micro-batches, so their
-    order does not change it.
+    so the policy loss can run each prompt once. `packed` (learner.padding_free): the budget counts
+    real tokens (`packed_buckets`). The loss is a sum over micro-batches, so their order does not change it.
     """
     lengths = batch["attention_mask"].sum(dim=1).tolist()
-    if "prompt_len" in batch:
+    if packed:
+        buckets = packed_buckets(lengths, max_tokens)
+    elif "prompt_len" in batch:
         prefix_lens = (batch["prompt_len"] - 1).tolist()  # the last prompt token runs with the completion
         _, owner = distinct_prefixes([tuple(batch["input_ids"][i, :n].tolist()) for i, n in enumerate(prefix_lens)])
         buckets = prefix_buckets(prefix_lens, [n - p for n, p in zip(lengths, prefix_lens)], owner, max_tokens, min_fill)

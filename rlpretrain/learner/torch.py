@@ -7,9 +7,11 @@ import contextlib
 import torch
 
 from rlpretrain.learner.base import LEARNERS, Learner, Loss, TensorBatch
+from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import split_by_tokens
 from rlpretrain.learner.schedules import optimizer_and_schedule
 from rlpretrain.models.device import to_device
+from rlpretrain.models.forward_options import forward_options
 
 
 @LEARNERS.register("torch")
@@ -17,6 +19,7 @@ class TorchLearner(Learner):
     def __init__(self, cfg, module: torch.nn.Module, total_steps: int):
         if cfg.precision not in ("fp32", "bf16"):
             raise ValueError(f"learner.precision must be fp32 or bf16, got '{cfg.precision}'")
+        apply_efficiency_options(cfg, module)
         self.cfg = cfg
         self.module = module
         self.version = 0
@@ -30,7 +33,8 @@ class TorchLearner(Learner):
 
     def train_step(self, batch: TensorBatch, loss: Loss) -> dict[str, float]:
         self.module.train()
-        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch, self.cfg.micro_batch_min_fill)
+        micro_batches = split_by_tokens(batch, self.cfg.max_tokens_per_micro_batch, self.cfg.micro_batch_min_fill,
+                                        packed=forward_options(self.module).padding_free)
         total = sum(loss.denominator(m) for m in micro_batches)
         stats: dict[str, float] = {}
         if total > 0:

@@ -58,8 +58,10 @@ def suffix_view(micro: dict[str, torch.Tensor]):
 
 
 def shared_prefix_forward(module, prefixes: list[tuple[int, ...]], owner: list[int], suffix_ids: torch.Tensor,
-                          suffix_mask: torch.Tensor, pad_id: int, logits_to_keep: int | None = None) -> torch.Tensor:
-    """Logits over the suffix rows [N, S or logits_to_keep, V] (fp32).
+                          suffix_mask: torch.Tensor, pad_id: int, logits_to_keep: int | None = None,
+                          hidden: bool = False) -> torch.Tensor:
+    """Logits over the suffix rows [N, S or logits_to_keep, V] (fp32); with `hidden`, the final hidden
+    states [N, S, H] instead (the model's own LM head then runs on one position only).
 
     `prefixes` are distinct and non-empty; row i continues prefixes[owner[i]] with suffix_ids[i],
     padded on either side (suffix_mask marks its tokens; positions follow the mask).
@@ -80,6 +82,8 @@ def shared_prefix_forward(module, prefixes: list[tuple[int, ...]], owner: list[i
     positions = lengths[:, None] + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
     mask = torch.cat([prefix_mask[rows], suffix_mask.to(prefix_mask.dtype)], dim=1)
     extra = {"logits_to_keep": logits_to_keep} if logits_to_keep is not None else {}
+    if hidden:
+        extra = {"logits_to_keep": 1, "output_hidden_states": True}
     out = module(input_ids=suffix_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                  use_cache=True, **extra)
-    return out.logits.float()
+    return out.hidden_states[-1] if hidden else out.logits.float()
