@@ -16,6 +16,7 @@ from rlpretrain.algorithms.losses import (
     kl_penalty,
     token_logprobs,
 )
+from rlpretrain.algorithms.rollout_correction import mismatch_stats_and_weights
 from rlpretrain.algorithms.token_stats import hidden_token_stats
 from rlpretrain.models.forward_options import forward_options
 from rlpretrain.models.prefix_sharing import can_share, shared_prefix_forward, suffix_view
@@ -91,9 +92,15 @@ class PolicyGradientObjective:
         mask = _shifted(micro, "loss_mask")
         old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
         loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)
-        if "rollout_is_weights" in micro:  # algorithm.rollout_correction (rollout_correction.py): detached weights
-            loss_mat = loss_mat * _shifted(micro, "rollout_is_weights")
         stats = {f"pg/{k}": float(v) for k, v in stats.items()}
+        # rollout-learner mismatch and its correction (rollout_correction.py): weights computed before the
+        # update from a separate π_old, or, on-policy, from this forward's own log-probs (no extra pass)
+        if "rollout_is_weights" in micro:
+            loss_mat = loss_mat * _shifted(micro, "rollout_is_weights")
+        elif "sampling_logprobs" in micro and "old_logprobs" not in micro:
+            weights, mismatch = mismatch_stats_and_weights(cfg, old, _shifted(micro, "sampling_logprobs"), mask)
+            loss_mat = loss_mat if weights is None else loss_mat * weights
+            stats.update(mismatch)
         if cfg.kl_coef > 0:
             kl = kl_penalty(logp, _shifted(micro, "ref_logprobs"), cfg.kl_estimator)
             loss_mat = loss_mat + cfg.kl_coef * kl

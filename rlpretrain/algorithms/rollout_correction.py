@@ -71,19 +71,28 @@ def importance_weights(log_ratio: torch.Tensor, mask: torch.Tensor, correction: 
 
 
 @torch.no_grad()
-def mismatch_and_weights(cfg, tensors: dict[str, torch.Tensor], old_logprobs: torch.Tensor) -> dict[str, float]:
-    """Mismatch metrics of a batch; with a correction on, also its weights as the `rollout_is_weights`
-    column (aligned with `input_ids`, as `sampling_logprobs` and `old_logprobs` are)."""
-    mask = tensors["loss_mask"]
-    delta = (old_logprobs - tensors["sampling_logprobs"]) * mask
+def mismatch_stats_and_weights(cfg, old_logprobs: torch.Tensor, sampling_logprobs: torch.Tensor,
+                               mask: torch.Tensor) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """(weights or None without a correction, mismatch metrics) of aligned [N, L] log-probs."""
+    delta = (old_logprobs - sampling_logprobs) * mask
     k3 = torch.expm1(delta.clamp(max=_LOG_RATIO_LIMIT)) - delta
     stats = {"mismatch/kl": _masked_mean(k3, mask), "mismatch/abs_logp_diff_mean": _masked_mean(delta.abs(), mask)}
-    if cfg.rollout_correction != "none":
-        weights, capped = importance_weights(delta, mask, cfg.rollout_correction, cfg.rollout_correction_level,
-                                             cfg.rollout_correction_cap)
+    if cfg.rollout_correction == "none":
+        return None, stats
+    weights, capped = importance_weights(delta, mask, cfg.rollout_correction, cfg.rollout_correction_level,
+                                         cfg.rollout_correction_cap)
+    stats["mismatch/is_weight_mean"] = _masked_mean(weights, mask)
+    stats["mismatch/capped_frac"] = _masked_mean(capped.float(), mask)
+    return weights, stats
+
+
+def mismatch_and_weights(cfg, tensors: dict[str, torch.Tensor], old_logprobs: torch.Tensor) -> dict[str, float]:
+    """Mismatch metrics of a batch whose π_old is known before the update; with a correction on, also
+    its weights as the `rollout_is_weights` column (aligned with `input_ids`, as `sampling_logprobs`
+    and `old_logprobs` are)."""
+    weights, stats = mismatch_stats_and_weights(cfg, old_logprobs, tensors["sampling_logprobs"], tensors["loss_mask"])
+    if weights is not None:
         tensors["rollout_is_weights"] = weights
-        stats["mismatch/is_weight_mean"] = _masked_mean(weights, mask)
-        stats["mismatch/capped_frac"] = _masked_mean(capped.float(), mask)
     return stats
 
 

@@ -92,11 +92,9 @@ class PolicyUpdate:
         if cfg.ppo_epochs * cfg.mini_batches > 1:
             tensors["old_logprobs"] = sequence_logprobs(self.learner.module, tensors, self.temperature, budget)
         mismatch: dict[str, float] = {}
-        if require_sampling_logprobs(cfg, tensors):
-            # on-policy there is no π_old column (the loss uses its own forward): one no-grad pass for it
-            old = tensors.get("old_logprobs")
-            old = sequence_logprobs(self.learner.module, tensors, self.temperature, budget) if old is None else old
-            mismatch = mismatch_and_weights(cfg, tensors, old)
+        # on-policy the objective measures the mismatch from its own forward; otherwise π_old is known here
+        if require_sampling_logprobs(cfg, tensors) and "old_logprobs" in tensors:
+            mismatch = mismatch_and_weights(cfg, tensors, tensors["old_logprobs"])
         stats: dict[str, float] = {}
         n = len(batch)
         for epoch in range(cfg.ppo_epochs):
