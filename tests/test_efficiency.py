@@ -229,6 +229,7 @@ def test_throughput_benchmark_measures_variants_against_the_baseline():
     rows = {m[1]: m for m in re.finditer(r"^(\w+) +[\d.]+ +([\d,]+) +[\d.]+ +([\d.]+)% +n/a +([\d.]+)$",
                                           proc.stdout, re.M)}
     assert sorted(rows) == ["baseline", "chunked", "packed"], proc.stdout
-    assert float(rows["baseline"][4]) == 1.0
-    # tok/s, not MFU: at 1 peak TFLOP/s a loaded 2-core CPU prints MFU 0.0%
-    assert all(int(m[2].replace(",", "")) > 0 for m in rows.values()), proc.stdout
+    tokens = {name: int(m[2].replace(",", "")) for name, m in rows.items()}
+    assert all(t > 0 for t in tokens.values()), proc.stdout
+    for name, m in rows.items():  # the ratio column: tok/s over the baseline's, same run
+        assert math.isclose(float(m[4]), tokens[name] / tokens["baseline"], abs_tol=0.01 + 1 / tokens["baseline"])
