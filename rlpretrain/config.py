@@ -36,8 +36,10 @@ class ModelConfig:
     name_or_path: str = "embedded:tiny"
     dtype: str = "float32"
     add_think_tokens: bool = True  # add <think>/</think> as special tokens if the tokenizer lacks them
+    think_token_init: str = "pieces"  # added tokens' embeddings: pieces (mean of the tag's old pieces) | mean (of all)
+    gguf_file: Optional[str] = None  # a local GGUF (path or pkg:MODULE/FILE), converted once; name_or_path is then a label
     trust_remote_code: bool = False
-    cache_dir: Optional[str] = None  # where embedded models are built; default ~/.cache/rlpretrain
+    cache_dir: Optional[str] = None  # where embedded/GGUF models are built; default ~/.cache/rlpretrain
     embedded: EmbeddedModelConfig = field(default_factory=EmbeddedModelConfig)
 
 
