@@ -126,11 +126,11 @@ class AlgorithmConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic_arithmetic"  # synthetic_arithmetic | hf
+    source: str = "synthetic_arithmetic"  # synthetic_arithmetic | hf | champ | humaneval (data/packaged.py)
     path: Optional[str] = None  # datasets.load_dataset path: hub id, or a builder such as json/text/parquet
     name: Optional[str] = None
     data_files: Optional[Any] = None
-    split: str = "train"
+    split: str = "train"  # champ/humaneval: train | test (held out by id) | all (train, then test)
     text_column: str = "text"
     num_docs: int = 2000  # synthetic only
     max_docs: Optional[int] = None

