@@ -154,6 +154,8 @@ class RLPConfig:
     max_context: int = 2048
     thought_open: str = "<think>"
     thought_close: str = "</think>"
+    thought_end_tokens: Optional[list[str]] = None  # also end a thought; null: EOS + known end-of-turn tokens (methods/thoughts.py)
+    thought_prompt: str = "none"  # none: context then <think> | chat: in the chat template, with RLP v2's system prompt
     ema_decay: float = 0.999
     horizon: int = 1  # >1: discounted multi-token information gain (not in the paper; off)
     horizon_discount: float = 0.9
@@ -319,6 +321,8 @@ class TrainerConfig:
 class CheckpointConfig:
     every: int = 0  # 0: only version 0 and the final step
     keep_last: int = 0  # 0 keeps all
+    dtype: str = "float32"  # weights on disk: float32 (exact resume) | bfloat16 | float16 (half the size)
+    optimizer: bool = True  # false: no optimizer state (a third of the size; resume restarts Adam's moments)
 
 
 @dataclass

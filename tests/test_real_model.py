@@ -78,3 +78,49 @@ def test_bad_gguf_file(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"x")
     with pytest.raises(GGUFError, match="is not a .gguf file"):
         ensure_gguf_model(str(tmp_path / "model.bin"), tmp_path)
+
+
+def test_thought_end_tokens_and_chat_prompt(smol):
+    from rlpretrain.methods.thoughts import RLP_SYSTEM_PROMPT, thought_end_ids, thought_prompt_wrap
+
+    _, tokenizer, _ = smol
+    vocab = tokenizer.get_vocab()
+    assert thought_end_ids(tokenizer, None) == sorted({vocab["<|im_end|>"], vocab["<|endoftext|>"]})
+    assert thought_end_ids(tokenizer, ["<|im_end|>"]) == [vocab["<|im_end|>"]]
+    assert thought_end_ids(tokenizer, []) == []
+    with pytest.raises(ValueError, match=r"method.thought_end_tokens: \['<\|eot\|>'\] not single tokens"):
+        thought_end_ids(tokenizer, ["<|eot|>"])
+    before, after = thought_prompt_wrap(tokenizer, "chat")
+    context = tokenizer("The sum of 2 and 3 is", add_special_tokens=False)["input_ids"]
+    expected = tokenizer.apply_chat_template(
+        [{"role": "system", "content": RLP_SYSTEM_PROMPT}, {"role": "user", "content": "The sum of 2 and 3 is"}],
+        tokenize=False, add_generation_prompt=True)
+    assert tokenizer.decode(before + context + after) == expected
+    assert thought_prompt_wrap(tokenizer, "none") == ([], [])
+    with pytest.raises(ValueError, match="method.thought_prompt must be one of"):
+        thought_prompt_wrap(tokenizer, "system")
+
+
+def test_rlp_step_on_champ_with_small_checkpoints(smol_cache, tmp_path):
+    """One RLP step of SmolLM2 on CHAMP in the chat prompt: thoughts end at </think>, <|im_end|> or the
+    limit; checkpoints in bfloat16 without the optimizer are a quarter of float32 with it (2.1 GB)."""
+    import json
+
+    from rlpretrain.loop import train
+    from rlpretrain.tracking import read_metrics
+
+    cfg = compose_cfg("model=smollm2_135m", f"model.cache_dir={smol_cache}", "data=champ", f"run_dir={tmp_path}",
+                      "trainer.max_steps=1", "method.contexts_per_step=2", "method.group_size=2",
+                      "method.position_sampling=random", "method.max_context=64", "rollout.max_new_tokens=8",
+                      "method.thought_prompt=chat", "checkpoint.dtype=bfloat16", "checkpoint.optimizer=false",
+                      "tracking.progress=false", "tracking.tensorboard=false")
+    train(cfg)
+    (row,) = read_metrics(tmp_path)
+    assert 0.0 <= row["thought_truncated_frac"] <= row["thought_unclosed_frac"] <= 1.0
+    step = tmp_path / "checkpoints" / "step_000001"
+    size = sum(p.stat().st_size for p in step.rglob("*") if p.is_file())
+    params = 134_515_008 + 2 * 576  # the model and the two added rows
+    assert size < 2 * (2 * params) * 1.05  # bfloat16 policy + EMA, a small state.pt
+    assert size < 2.1e9 / 3
+    assert "optimizer" not in torch.load(step / "state.pt", weights_only=False)["learner"]
+    assert json.loads((step / "policy" / "config.json").read_text())["dtype"] == "bfloat16"

@@ -342,7 +342,8 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
         tracker.log(step + 1, metrics, {"time/step": seconds, "tokens_per_s": metrics["tokens"] / seconds})
         bar.set_postfix(loss=f"{stats.get('ntp_loss', float('nan')):.3f}", tok_s=f"{metrics['tokens'] / seconds:.0f}")
         if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == steps:
-            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last)
+            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last,
+                            dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
     bar.close()
     tracker.close()
     from rlpretrain.tracking import read_metrics
