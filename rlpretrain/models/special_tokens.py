@@ -30,7 +30,7 @@ def ensure_think_tokens(tokenizer, model, open_tag: str = THINK_OPEN, close_tag:
     pieces = {t: tokenizer(t, add_special_tokens=False)["input_ids"] for t in missing}
     tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     old_rows = model.get_input_embeddings().weight.shape[0]
-    model.resize_token_embeddings(len(tokenizer))
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # rows set below
     tables = [model.get_input_embeddings().weight]
     out = model.get_output_embeddings()
     if out is not None and out.weight.data_ptr() != tables[0].data_ptr():
