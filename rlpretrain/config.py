@@ -193,7 +193,7 @@ class NTPSourceConfig:
     """One source of a next-token mixture: a document dataset, optionally with a thinking column."""
     label: str = "data"
     weight: float = 1.0
-    source: str = "hf"  # hf | synthetic_arithmetic | tpt (a tpt_generate output directory in `path`)
+    source: str = "hf"  # hf | synthetic_arithmetic | champ | humaneval | tpt (a tpt_generate output directory in `path`)
     path: Optional[str] = None
     data_name: Optional[str] = None  # datasets config name
     data_files: Optional[Any] = None

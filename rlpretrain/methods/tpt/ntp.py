@@ -53,6 +53,9 @@ def load_source(src, run_seed: int) -> Source:
         texts = DATA_SOURCES.get("synthetic_arithmetic")(SimpleNamespace(num_docs=src.num_docs), run_seed + src.seed)
         rows = {"text": texts}
         text_column, thinking_column = "text", None
+    elif src.source not in ("hf", "tpt") and src.source in DATA_SOURCES:  # champ, humaneval: their split
+        rows = {"text": DATA_SOURCES.get(src.source)(src, run_seed)}
+        text_column, thinking_column = "text", None
     else:
         rows = _load_rows(src)
         text_column = src.text_column
