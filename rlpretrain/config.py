@@ -154,7 +154,7 @@ class RLPConfig:
     max_context: int = 2048
     thought_open: str = "<think>"
     thought_close: str = "</think>"
-    thought_end_tokens: Optional[list[str]] = None  # also end a thought; null: EOS + known end-of-turn tokens (methods/thoughts.py)
+    thought_end_tokens: Optional[list[str]] = None  # also end a thought; null: a chat model's EOS + end-of-turn tokens, none without a chat template
     thought_prompt: str = "none"  # none: context then <think> | chat: in the chat template, with RLP v2's system prompt
     ema_decay: float = 0.999
     horizon: int = 1  # >1: discounted multi-token information gain (not in the paper; off)

@@ -88,6 +88,12 @@ def test_thought_end_tokens_and_chat_prompt(smol):
     assert thought_end_ids(tokenizer, None) == sorted({vocab["<|im_end|>"], vocab["<|endoftext|>"]})
     assert thought_end_ids(tokenizer, ["<|im_end|>"]) == [vocab["<|im_end|>"]]
     assert thought_end_ids(tokenizer, []) == []
+    template = tokenizer.chat_template
+    try:  # without a chat template (a base model): EOS ends a document, not a thought
+        tokenizer.chat_template = None
+        assert thought_end_ids(tokenizer, None) == []
+    finally:
+        tokenizer.chat_template = template
     with pytest.raises(ValueError, match=r"method.thought_end_tokens: \['<\|eot\|>'\] not single tokens"):
         thought_end_ids(tokenizer, ["<|eot|>"])
     before, after = thought_prompt_wrap(tokenizer, "chat")

@@ -16,10 +16,14 @@ TRUNCATION_WARN_FRAC = 0.5
 
 
 def thought_end_ids(tokenizer, names: list[str] | None) -> list[int]:
-    """Token ids that end a thought besides the closing tag. `None`: the tokenizer's EOS and those of
-    KNOWN_END_TOKENS it has. A list: exactly those, each of which must be one token (empty: none)."""
+    """Token ids that end a thought besides the closing tag. `None`: for a chat model (a tokenizer with
+    a chat template), its EOS and those of KNOWN_END_TOKENS it has; for a model without one, none (a
+    base model's EOS ends a document, not a turn: the embedded model writes it inside thoughts).
+    A list: exactly those, each of which must be one token (empty: none)."""
     vocab = tokenizer.get_vocab()
     if names is None:
+        if not getattr(tokenizer, "chat_template", None):
+            return []
         found = [vocab[t] for t in KNOWN_END_TOKENS if t in vocab]
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         return sorted(set(found + eos))
