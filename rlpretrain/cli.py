@@ -46,6 +46,8 @@ def _run(cfg: DictConfig) -> None:
         f"  {'rose' if change > 0 else 'did not rise'} by {change:+.4f}\n"
         f"  curves: rlpretrain-plot {summary.run_dir}"
     )
+    for warning in summary.warnings:
+        print(f"  warning: {warning}")
 
 
 def main() -> None:

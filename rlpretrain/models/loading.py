@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
-from rlpretrain.models.embedded import ensure_embedded_model
+from rlpretrain.models.embedded import default_cache_dir, ensure_embedded_model
+from rlpretrain.models.gguf import ensure_gguf_model
 from rlpretrain.models.special_tokens import ensure_think_tokens
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -30,6 +32,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def resolve_model_path(cfg) -> str:
+    if cfg.gguf_file:  # name_or_path is then only the model's label
+        return str(ensure_gguf_model(cfg.gguf_file, Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()))
     path = cfg.name_or_path
     if path.startswith("embedded:"):
         return str(ensure_embedded_model(path.split(":", 1)[1], cfg.embedded, cfg.cache_dir))
@@ -55,5 +59,5 @@ def load_model_and_tokenizer(cfg, device: torch.device):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.add_think_tokens:
-        ensure_think_tokens(tokenizer, model)
+        ensure_think_tokens(tokenizer, model, init=cfg.think_token_init)
     return tokenizer, model.to(device)

@@ -54,6 +54,9 @@ def load_source(src, run_seed: int) -> Source:
         texts = DATA_SOURCES.get("synthetic_arithmetic")(SimpleNamespace(num_docs=src.num_docs), run_seed + src.seed)
         rows = {"text": texts}
         text_column, thinking_column = "text", None
+    elif src.source not in ("hf", "tpt") and src.source in DATA_SOURCES:  # champ, humaneval: their split
+        rows = {"text": DATA_SOURCES.get(src.source)(src, run_seed)}
+        text_column, thinking_column = "text", None
     else:
         rows = _load_rows(src)
         text_column = src.text_column
@@ -343,7 +346,8 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
         tracker.log(step + 1, metrics, {"time/step": seconds, "tokens_per_s": metrics["tokens"] / seconds})
         bar.set_postfix(loss=f"{stats.get('ntp_loss', float('nan')):.3f}", tok_s=f"{metrics['tokens'] / seconds:.0f}")
         if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == steps:
-            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last)
+            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last,
+                            dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
     bar.close()
     tracker.close()
     from rlpretrain.tracking import read_metrics
