@@ -59,6 +59,9 @@ VARIANTS = {
     "compile": {"compile": True},
 }
 VARIANTS["combined"] = {k: v for options in VARIANTS.values() for k, v in options.items()}
+# what scripts/gpu_check.sh measures against the baseline: the options that pay without flash-attention
+# (packing needs varlen attention to pay; compile's warm-up would eat the check's time budget)
+VARIANTS["fused"] = {**VARIANTS["chunked"], **VARIANTS["checkpointing"], **VARIANTS["liger"]}
 
 
 def build_model(name: str, seq_len: int, attn: str | None = None) -> torch.nn.Module:
@@ -159,11 +162,16 @@ def main() -> None:
         names = list(VARIANTS) if "all" in args.variants else ["baseline"] + [v for v in args.variants if v != "baseline"]
         if not torch.cuda.is_available():  # Liger's kernels are Triton GPU kernels
             names = [n for n in names if n != "liger"]
-            VARIANTS["combined"].pop("liger_kernel")
-        report_variants(args, names, {name: bench_stage(args, args.zero[0], VARIANTS[name]) for name in names}, peak,
-                        device)
+            for options in VARIANTS.values():
+                options.pop("liger_kernel", None)
+        results = {}
+        for name in names:
+            results[name] = {**bench_stage(args, args.zero[0], VARIANTS[name]), "variant": name}
+            write_json(args, list(results.values()), peak, device)  # after each: a later one may run out of time
+        report_variants(args, names, results, peak, device)
         return
     results = [bench_stage(args, stage) for stage in args.zero]
+    write_json(args, results, peak, device)
     if torch.distributed.get_rank() != 0:
         return
     world = torch.distributed.get_world_size()
@@ -175,13 +183,18 @@ def main() -> None:
         mem = f", peak memory {r['peak_mem_gib']:.1f} GiB" if r["peak_mem_gib"] is not None else ""
         print(f"ZeRO-{r['stage']}: step {r['step_s']:.3f} s, {r['tokens_per_s']:,.0f} tokens/s, "
               f"{r['tflops_per_device']:.2f} TFLOP/s per device, MFU {mfu}{mem}")
-    if args.json:
-        for r in results:
-            r["mfu"] = r["tflops_per_device"] / peak if peak else None
-        info = {"model": args.model, "precision": args.precision, "device": device, "world": world,
-                "seq_len": args.seq_len, "rows": max(1, args.tokens // args.seq_len), "steps": args.steps}
-        with open(args.json, "w") as f:
-            json.dump({**info, "results": results}, f, indent=1)
+
+
+def write_json(args, results: list[dict], peak: float | None, device: str) -> None:
+    """--json OUT: the figures with MFU, one entry per ZeRO stage or variant (scripts/gpu_check_summary.py)."""
+    if not args.json or torch.distributed.get_rank() != 0:
+        return
+    results = [{**r, "mfu": r["tflops_per_device"] / peak if peak else None} for r in results]
+    info = {"model": args.model, "precision": args.precision, "device": device,
+            "world": torch.distributed.get_world_size(), "seq_len": args.seq_len,
+            "rows": max(1, args.tokens // args.seq_len), "steps": args.steps, "ragged": args.ragged}
+    with open(args.json, "w") as f:
+        json.dump({**info, "results": results}, f, indent=1)
 
 
 def report_variants(args, names: list[str], results: dict, peak: float | None, device: str) -> None:

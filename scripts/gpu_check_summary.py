@@ -47,13 +47,17 @@ def _gib(value: float | None) -> str:
     return f"{value:.1f} GiB" if value is not None else "n/a (CPU)"
 
 
-def learner_row(data: dict) -> tuple[str, str]:
-    r = data["results"][0]
-    mfu = f"MFU {100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "MFU n/a"
-    what = (f"learner: {data['model']} {data['precision']}, ZeRO-{r['stage']}, {data['rows']} x {data['seq_len']} "
-            f"tokens per step, {data['world']} x {data['device']}")
-    return what, (f"{r['tokens_per_s']:,.0f} tok/s, {r['tflops_per_device']:.1f} TFLOP/s, {mfu}, "
-                  f"peak {_gib(r['peak_mem_gib'])}")
+def learner_rows(data: dict) -> list[tuple[str, str]]:
+    """One row per ZeRO stage or efficiency variant (`--variants`) the benchmark measured."""
+    rows = []
+    for r in data["results"]:
+        mfu = f"MFU {100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "MFU n/a"
+        variant = f", {r['variant']}" if "variant" in r else ""
+        what = (f"learner: {data['model']} {data['precision']}, ZeRO-{r['stage']}{variant}, {data['rows']} x "
+                f"{data['seq_len']} tokens per step, {data['world']} x {data['device']}")
+        rows.append((what, f"{r['tokens_per_s']:,.0f} tok/s, {r['tflops_per_device']:.1f} TFLOP/s, {mfu}, "
+                           f"peak {_gib(r['peak_mem_gib'])}"))
+    return rows
 
 
 def rlp_row(d: dict) -> tuple[str, str]:
@@ -89,7 +93,7 @@ def summarize(out: Path) -> tuple[str, bool]:
                      f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"))
     learner = _json(out / ROWS["learner_bench"])
     if learner:
-        rows.append(learner_row(learner))
+        rows.extend(learner_rows(learner))
     rlp = _json(out / ROWS["rlp_bench"])
     if rlp:
         rows.append(rlp_row(rlp))

@@ -129,12 +129,14 @@ def test_gpu_check_dry_run_prints_the_table(tmp_path):
     table = rows(result.stdout[result.stdout.index("=== gpu_check: summary"):])
     for stage in ("install", "gpu_suite", "learner_bench", "rlp_bench"):
         assert table[f"stage {stage}"].startswith("ok, "), table
-    learner = json.loads((out / "learner.json").read_text())["results"][0]
+    learner = json.loads((out / "learner.json").read_text())["results"]
+    assert [r["variant"] for r in learner] == ["baseline", "fused"]
     rlp = json.loads((out / "rlp_step.json").read_text())
     assert rlp["contexts"] == 4 and rlp["group"] == 2 and rlp["thought_len_mean"] <= 8
     # the table shows the benchmarks' own numbers
-    learner_row = next(v for k, v in table.items() if k.startswith("learner: tiny fp32, ZeRO-2, 4 x 64 tokens"))
-    assert learner_row.startswith(f"{learner['tokens_per_s']:,.0f} tok/s")
+    for r in learner:  # one row per variant, each with its own figures
+        row = table[f"learner: tiny fp32, ZeRO-2, {r['variant']}, 4 x 64 tokens per step, 1 x cpu"]
+        assert row.startswith(f"{r['tokens_per_s']:,.0f} tok/s")
     rlp_row = next(v for k, v in table.items() if k.startswith("RLP step: tiny body"))
     assert rlp_row.startswith(f"step {rlp['step_s']:.2f} s = generate {rlp['generate_s']:.2f}")
 
