@@ -79,7 +79,9 @@ fi
 # --dry-run: pip resolves against the wheelhouse (or PyPI) and installs nothing
 [ "$DRY_RUN" = 1 ] && PIP+=(--dry-run)
 # no build isolation: the editable build uses the machine's setuptools (offline-safe)
-stage install 300 "${PIP[@]}" --no-build-isolation -e . "deepspeed>=0.17"
+# on the GPU also Liger's kernels (the `gpu` extra: learner.liger_kernel, the fused variant below)
+EXTRA=(); [ "$DRY_RUN" = 1 ] || EXTRA=("liger-kernel==0.8.5")
+stage install 300 "${PIP[@]}" --no-build-isolation -e . "deepspeed>=0.17" "${EXTRA[@]}"
 
 # --- the learner's throughput: qwen3-1.7b shape, bf16, 8 x 2048 tokens per step, ZeRO-2
 if [ "$DRY_RUN" = 1 ]; then

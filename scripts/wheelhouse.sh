@@ -6,7 +6,7 @@
 #
 # It holds the project's dependencies other than torch, transformers, accelerate, peft and the
 # CUDA libraries (and whatever those pull in), which the GPU machine is assumed to have:
-# hydra-core, omegaconf, antlr4 (built from its sdist), datasets, deepspeed (built from its sdist
+# hydra-core, omegaconf, antlr4 (built from its sdist), datasets, liger-kernel (learner.liger_kernel), deepspeed (built from its sdist
 # with DS_BUILD_OPS=0: its ops compile on first use), their dependencies, and the project itself,
 # at constraints.txt's pins. Wheels with compiled code are for CPython on manylinux x86_64, for
 # each version in $WHEELHOUSE_PYTHONS (default 3.12; e.g. "3.11 3.12").
@@ -36,7 +36,7 @@ fi
 rm -f "$DIR"/*.whl  # a fresh set: two versions of one package would stop the install
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-grep -E '^(hydra-core|omegaconf|antlr4-python3-runtime|datasets|deepspeed)==' constraints.txt >"$WORK/pins.txt"
+grep -E '^(hydra-core|omegaconf|antlr4-python3-runtime|datasets|deepspeed|liger-kernel)==' constraints.txt >"$WORK/pins.txt"
 
 # 1. built here: antlr4 has no wheel on PyPI, deepspeed's is built without its ops, and the project
 "${PIP[@]}" wheel -q --no-cache-dir --no-deps -c "$WORK/pins.txt" --no-binary antlr4-python3-runtime -w "$DIR" \
@@ -91,11 +91,11 @@ print("\n".join(f"{n}=={v}" for n, v in sorted(wanted.items())
 EOF
 
 for py in $PYTHONS; do
-  resolve "$WORK/want.json" "$py" rlpretrain deepspeed
+  resolve "$WORK/want.json" "$py" rlpretrain deepspeed liger-kernel
   if [ -n "$HAVE" ]; then
     # again, held to the GPU machine's versions (pip stops here, naming the conflict, if they cannot fit)
     "$PYTHON" "$WORK/select.py" "$WORK/want.json" --have "$HAVE" --pins >"$WORK/have-pins.txt"
-    resolve "$WORK/want.json" "$py" -c "$WORK/have-pins.txt" rlpretrain deepspeed
+    resolve "$WORK/want.json" "$py" -c "$WORK/have-pins.txt" rlpretrain deepspeed liger-kernel
     "$PYTHON" "$WORK/select.py" "$WORK/want.json" --have "$HAVE" >"$WORK/fetch.txt"
   else
     resolve "$WORK/present.json" "$py" torch transformers accelerate peft
