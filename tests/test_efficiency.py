@@ -14,11 +14,12 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 from rlpretrain.algorithms.chunked_logprobs import chunked_token_stats
 from rlpretrain.algorithms.losses import entropy_from_logits, token_logprobs
 from rlpretrain.algorithms.objectives import NextTokenObjective, PolicyGradientObjective
-from rlpretrain.algorithms.update import sequence_logprobs
+from rlpretrain.algorithms.update import frozen_copy, sequence_logprobs
 from rlpretrain.config import AlgorithmConfig, LearnerConfig
 from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import packed_buckets, pad_right, split_by_tokens
 from rlpretrain.learner.torch import TorchLearner
+from rlpretrain.models.forward_options import forward_options
 from rlpretrain.models.packing import pack_rows, padding_fraction
 from rlpretrain.rollout.batch import RolloutBatch
 
@@ -157,6 +158,22 @@ def test_sequence_logprobs_with_option_equal_plain(options):
     assert torch.allclose(got[:, 1:][real], want[:, 1:][real], atol=1e-5)
     assert bool((got[:, 1:][~real] == 0).all())
 
+
+
+def test_kl_reference_runs_the_learners_logprob_path():
+    """The frozen KL reference is a fresh model: it must still get the chunked / packed path
+    (otherwise its log-probs build the whole [tokens x vocab] logits the option exists to avoid)."""
+    cfg = OmegaConf.structured(LearnerConfig(lr=1e-2, logprob_chunk_tokens=5, padding_free=True))
+    learner = TorchLearner(cfg, _model(), total_steps=1)
+    reference = frozen_copy(learner)
+    assert forward_options(reference) == forward_options(learner.module)
+    assert (forward_options(reference).logprob_chunk_tokens, forward_options(reference).padding_free) == (5, True)
+    tensors = _ragged_batch()
+    want = sequence_logprobs(_model(), tensors, temperature=0.7, max_tokens=40)
+    got = sequence_logprobs(reference, tensors, temperature=0.7, max_tokens=40)
+    real = tensors["attention_mask"][:, 1:] != 0  # the packed path leaves padding at 0
+    assert torch.allclose(got[:, 1:][real], want[:, 1:][real], atol=1e-5)
+    assert bool((got[:, 1:][~real] == 0).all())
 
 def test_lora_model_with_options_equals_plain():
     """peft's wrapper: the options reach the model inside, and the LM head is found through it."""

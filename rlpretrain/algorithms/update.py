@@ -7,6 +7,8 @@ log-probs are recomputed once, before the first step.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
@@ -15,7 +17,7 @@ from rlpretrain.algorithms.rollout_correction import check_config, mismatch_and_
 from rlpretrain.learner.base import Learner, TensorBatch
 from rlpretrain.models.device import module_device, to_device
 from rlpretrain.models.ema import EMATeacher
-from rlpretrain.models.forward_options import forward_options
+from rlpretrain.models.forward_options import forward_options, set_forward_options
 from rlpretrain.rollout.batch import RolloutBatch
 
 
@@ -48,6 +50,8 @@ def frozen_copy(learner: Learner) -> torch.nn.Module:
     so no sharding hook or adapter of the learner comes along."""
     teacher = EMATeacher(decay=1.0)
     teacher.init_from(learner.module.config, learner.named_weights())
+    # the learner's chunked / packed log-prob path too (its layers are not compiled: no cache caveat)
+    set_forward_options(teacher.module, replace(forward_options(learner.module), compiled=False))
     return teacher.module
 
 
