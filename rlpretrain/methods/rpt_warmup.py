@@ -16,13 +16,10 @@ from the training and evaluation documents. The result is cached like the embedd
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import random
 import re
-import shutil
 from pathlib import Path
 
 import torch
@@ -31,6 +28,7 @@ from tqdm import tqdm
 
 from rlpretrain.data.synthetic import FILLER_THOUGHTS, _digitwise_thought, arithmetic_corpus
 from rlpretrain.methods.rpt_prompts import build_prompt
+from rlpretrain.models.build_cache import build_once
 from rlpretrain.models.embedded import BUILD_VERSION
 
 SUM_AT_END = re.compile(r"(\d+) \+ (\d+) =\s*(\d*)$")
@@ -78,17 +76,7 @@ def ensure_format_warmup(cfg) -> Path:
     from rlpretrain.methods.rpt import cache_root
 
     target = cache_root(cfg.model) / f"rpt-format-{warmup_key(cfg, cfg.model.name_or_path)}"
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "config.json").exists():
-            tmp = target.parent / f".{target.name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            build_format_warmup(cfg, tmp)
-            os.replace(tmp, target)
-    return target
+    return build_once(target, lambda out: build_format_warmup(cfg, out))
 
 
 def build_format_warmup(cfg, out_dir: Path) -> list[float]:

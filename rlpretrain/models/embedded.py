@@ -11,18 +11,17 @@ so later runs load it with `from_pretrained` like any other model.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from rlpretrain.models.build_cache import build_once
 from rlpretrain.models.special_tokens import EOS, PAD, THINK_CLOSE, THINK_OPEN
 
 BUILD_VERSION = 3  # bump when the build recipe changes, so stale caches are not reused (3: fused AdamW)
@@ -39,18 +38,7 @@ def ensure_embedded_model(name: str, cfg, cache_dir: str | None = None) -> Path:
     settings = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
     key = hashlib.sha256(json.dumps({**settings, "v": BUILD_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = root / f"embedded-{name}-{key}"
-    if (target / "config.json").exists():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "config.json").exists():
-            tmp = root / f".{target.name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            build_tiny(settings, tmp)
-            os.replace(tmp, target)  # atomic: a killed build never looks finished
-    return target
+    return build_once(root / f"embedded-{name}-{key}", lambda out: build_tiny(settings, out))
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int):

