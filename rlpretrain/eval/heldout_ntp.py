@@ -20,14 +20,17 @@ from pathlib import Path
 
 import torch
 
+from rlpretrain.models.device import module_device
+
 
 @torch.no_grad()
 def loss_and_accuracy(model, docs: list[list[int]]) -> dict:
     """Token-mean next-token loss and argmax accuracy over the documents, one document per forward."""
     model.eval()
     nll, correct, count = 0.0, 0, 0
+    device = module_device(model)
     for ids in docs:
-        x = torch.tensor([ids], device=next(model.parameters()).device)
+        x = torch.tensor([ids], device=device)
         logits = model(input_ids=x).logits[0, :-1].float()
         target = x[0, 1:]
         nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from rlpretrain.models.device import module_device
 from rlpretrain.models.forward_options import ForwardOptions, set_forward_options
 
 
@@ -54,7 +55,7 @@ def apply_efficiency_options(cfg, module: torch.nn.Module) -> None:
 
 
 def apply_liger(module: torch.nn.Module) -> None:
-    device = next(module.parameters()).device
+    device = module_device(module)
     if device.type != "cuda":
         raise ValueError(f"learner.liger_kernel needs the model on a CUDA device (Liger's kernels are Triton GPU "
                          f"kernels); it is on {device}")
