@@ -199,3 +199,41 @@ def test_hf_engine_logprobs_match_teacher_forcing_on_cuda(small_model):
                 logits = module(input_ids=ids).logits[0, len(prompt) - 1:-1].float() / 0.7
             expected = torch.log_softmax(logits, -1).gather(-1, ids[0, len(prompt):, None]).squeeze(-1).cpu()
             assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-3)
+
+
+def test_rollout_correction_logs_the_mismatch(small_cfg):
+    metrics = _trains(small_cfg(f"device={DEVICE}", "trainer.max_steps=2", "algorithm.rollout_correction=tis"), 2)
+    assert all(m["mismatch/kl"] >= 0 and 0 < m["mismatch/is_weight_mean"] <= 2.0 for m in metrics)
+
+
+def test_efficiency_options_give_the_plain_step(small_model, model_cache):
+    """Chunked log-probs, padding-free rows and activation checkpointing on the GPU: the plain step's numbers."""
+    import copy
+
+    from rlpretrain.algorithms.objectives import PolicyGradientObjective
+    from rlpretrain.learner.torch import TorchLearner
+
+    tokenizer, model = small_model
+    options = ["learner.logprob_chunk_tokens=16", "learner.padding_free=true", "learner.gradient_checkpointing=true"]
+    tensors = _batch(tokenizer)
+    results = {}
+    for name, extra in (("plain", []), ("options", options)):
+        cfg = compose_cfg(*SMALL_MODEL, f"model.cache_dir={model_cache}", "learner.precision=fp32",
+                          "learner.max_tokens_per_micro_batch=4096", *extra)
+        learner = TorchLearner(cfg.learner, copy.deepcopy(model).to(DEVICE), total_steps=1)
+        results[name] = learner.train_step({k: v.clone() for k, v in tensors.items()},
+                                           PolicyGradientObjective(cfg.algorithm, temperature=1.0))
+    for key in ("pg_loss", "grad_norm"):
+        assert results["options"][key] == pytest.approx(results["plain"][key], rel=1e-4, abs=1e-7), key
+
+
+def test_heldout_evaluation_agrees_on_cpu_and_cuda(small_model):
+    import copy
+
+    from rlpretrain.eval.heldout_ntp import loss_and_accuracy
+
+    tokenizer, model = small_model
+    docs = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in ["12 + 34 = 46 . 46 + 34 = 80", "90 + 15 = 105"]]
+    cpu = loss_and_accuracy(copy.deepcopy(model), docs)
+    gpu = loss_and_accuracy(copy.deepcopy(model).to(DEVICE), docs)
+    assert gpu["loss"] == pytest.approx(cpu["loss"], rel=1e-4) and gpu["tokens"] == cpu["tokens"]
