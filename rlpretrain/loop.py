@@ -1,7 +1,7 @@
 """The generator–trainer loop. Every RL method runs through `train`.
 
     prompts ─► engine.generate ─► method scores (rewards) ─► advantages + policy loss
-            ─► learner step ─► method.on_policy_updated (EMA) ─► weight sync ─► log / dump / checkpoint
+            ─► learner steps (after each: method.on_optimizer_step, e.g. EMA) ─► weight sync ─► log / dump / checkpoint
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from rlpretrain.dumps import dump_rollouts
 import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
 import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
 from rlpretrain.learner.lora import apply_lora
-from rlpretrain.methods.base import METHODS
+from rlpretrain.methods.base import METHODS, MethodContext
 from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
-from rlpretrain.launch.local import build_local
-from rlpretrain.rollout.sync import resolve_transport
+from rlpretrain.launch.local import place_local
 from rlpretrain.seeding import seed_everything
 from rlpretrain.tracking import Tracker, read_metrics
 
@@ -49,8 +48,9 @@ class RunSummary:
         return self.reward_last > self.reward_first
 
 
-def train(cfg, build=None) -> RunSummary:
-    """`build(cfg, policy, tokenizer) -> (learner, engine)` places them (launch/); default: this process."""
+def train(cfg, place=None) -> RunSummary:
+    """`place(cfg, policy, tokenizer) -> Placement` puts the learner and the engine somewhere
+    (rlpretrain/launch/); default: both in this process."""
     started = time.time()
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,12 +58,12 @@ def train(cfg, build=None) -> RunSummary:
     device = pick_device(cfg.device)
 
     tokenizer, policy = load_model_and_tokenizer(cfg.model, device)
-    pad_id = tokenizer.pad_token_id
     policy = apply_lora(policy, cfg.learner.lora)  # r=0: unchanged
-    learner, engine = (build or build_local)(cfg, policy, tokenizer)
-    method = METHODS.get(cfg.method.name)(cfg, tokenizer, learner)
-    update = PolicyUpdate(cfg.algorithm, learner, pad_id, cfg.rollout.temperature, cfg.trainer.max_steps)
-    transport = resolve_transport(cfg.sync, engine, learner)
+    placed = (place or place_local)(cfg, policy, tokenizer)
+    learner, engine = placed.learner, placed.engine
+    method = METHODS.get(cfg.method.name)(cfg, MethodContext(tokenizer, learner, cfg.learner.max_tokens_per_micro_batch))
+    update = PolicyUpdate(cfg.algorithm, learner, tokenizer.pad_token_id, cfg.rollout.temperature,
+                          cfg.trainer.max_steps, on_optimizer_step=method.on_optimizer_step)
 
     ckpt_root = run_dir / "checkpoints"
     resume_from = resolve_resume(ckpt_root, cfg.resume)
@@ -74,36 +74,37 @@ def train(cfg, build=None) -> RunSummary:
         save_checkpoint(ckpt_root, 0, tokenizer, learner, method, update,  # version 0: the initial weights
                         dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
     tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=True), resume_from_step=start)
+    try:
+        method.prepare(engine)
+        bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps,
+                   desc=cfg.experiment_name, unit="step", dynamic_ncols=True, disable=not cfg.tracking.progress)
+        for step in bar:
+            t0 = time.perf_counter()
+            batch = method.rollout(step, engine)
+            t1 = time.perf_counter()
+            stats = update(batch)
+            sync = placed.transport.sync(learner, engine)
+            t2 = time.perf_counter()
 
-    bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps, desc=cfg.experiment_name,
-               unit="step", dynamic_ncols=True, disable=not cfg.tracking.progress)
-    for step in bar:
-        t0 = time.perf_counter()
-        batch = method.rollout(step, engine)
-        t1 = time.perf_counter()
-        stats = update(batch)
-        method.on_policy_updated()
-        sync = transport.sync(learner, engine)
-        t2 = time.perf_counter()
-
-        tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
-        metrics = {
-            "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
-            **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
-        }
-        timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
-                   "sync_bytes": sync.bytes,
-                   "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
-        tracker.log(step + 1, metrics, timings)
-        if cfg.dump_rollouts:
-            dump_rollouts(run_dir, step + 1, batch)
-        bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
-                        tok_s=f"{timings['tokens_per_s']:.0f}")
-        if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
-            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last,
-                            dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
-    bar.close()
-    tracker.close()
+            tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
+            metrics = {
+                "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
+                **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
+            }
+            timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
+                       "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
+            tracker.log(step + 1, metrics, timings)
+            if cfg.dump_rollouts:
+                dump_rollouts(run_dir, step + 1, batch)
+            bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
+                            tok_s=f"{timings['tokens_per_s']:.0f}")
+            if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
+                save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last,
+                                dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
+        bar.close()
+    finally:
+        method.close()
+        tracker.close()
     return summarize(run_dir, time.time() - started)
 
 

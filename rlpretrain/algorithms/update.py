@@ -8,6 +8,7 @@ log-probs are recomputed once, before the first step.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 
@@ -56,8 +57,10 @@ def frozen_copy(learner: Learner) -> torch.nn.Module:
 
 
 class PolicyUpdate:
-    def __init__(self, cfg, learner: Learner, pad_id: int, temperature: float, total_steps: int):
+    def __init__(self, cfg, learner: Learner, pad_id: int, temperature: float, total_steps: int,
+                 on_optimizer_step: Callable[[], None] = lambda: None):
         self.cfg = cfg
+        self.on_optimizer_step = on_optimizer_step  # e.g. RLP's EMA teacher follows every step
         self.learner = learner
         self.pad_id = pad_id
         self.temperature = temperature
@@ -107,6 +110,7 @@ class PolicyUpdate:
             for chunk in order.chunk(cfg.mini_batches):
                 part = {k: v[chunk] for k, v in tensors.items()}
                 stats = self.learner.train_step(part, self.objective)
+                self.on_optimizer_step()
                 if self.critic is not None:
                     stats.update(self.critic.train_step(part))
         return {**stats, **mismatch}

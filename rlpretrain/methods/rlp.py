@@ -18,7 +18,7 @@ from rewards import build_rewards, combine_rewards
 from rewards.info_gain import information_gain_terms
 from rlpretrain.data.documents import DocumentStream, load_documents
 from rlpretrain.data.positions import POSITION_SAMPLERS
-from rlpretrain.methods.base import METHODS, Method
+from rlpretrain.methods.base import METHODS, Method, MethodContext
 from rlpretrain.methods.thoughts import thought_end_ids, thought_prompt_wrap, unclosed_frac
 from rlpretrain.models.ema import EMATeacher
 from rlpretrain.models.scorer import TeacherForcedScorer
@@ -30,11 +30,11 @@ from rlpretrain.seeding import derive_seed
 
 @METHODS.register("rlp")
 class RLP(Method):
-    def __init__(self, cfg, tokenizer, learner):
+    def __init__(self, cfg, ctx: MethodContext):
+        super().__init__(cfg, ctx)
         self.cfg = cfg.method
         self.seed = cfg.seed
-        self.tokenizer = tokenizer
-        self.learner = learner
+        self.tokenizer = tokenizer = ctx.tokenizer
         m = self.cfg
         if m.group_size < 2:
             raise ValueError("method.group_size must be at least 2 (the advantage compares thoughts of one context)")
@@ -46,9 +46,8 @@ class RLP(Method):
                                      min_tokens=m.min_context + m.horizon, seed=cfg.seed)
         self.rewards = build_rewards(m.rewards)
         self.ema = EMATeacher(m.ema_decay)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        budget = cfg.learner.max_tokens_per_micro_batch
-        self.policy_scorer = TeacherForcedScorer(learner.module, pad, budget)
+        pad, budget = ctx.pad_id, ctx.max_tokens_per_micro_batch
+        self.policy_scorer = TeacherForcedScorer(ctx.policy, pad, budget)
         self.ema_scorer: TeacherForcedScorer | None = None
         self._pad, self._budget = pad, budget
         self.sampling = SamplingParams(
@@ -58,15 +57,14 @@ class RLP(Method):
                                               if i != self.close_id],
         )
 
-    def _ensure_ema(self) -> None:
-        if not self.ema.initialised:  # lazily, on the first batch (as the paper does)
-            self.ema.init_from(self.learner.module.config, self.learner.named_weights())
+    def prepare(self, engine: RolloutEngine) -> None:
+        if not self.ema.initialised:  # from the weights the first batch samples with (as the paper does)
+            self.ema.init_from(self.ctx.policy.config, self.ctx.named_weights())
         if self.ema_scorer is None:
             self.ema_scorer = TeacherForcedScorer(self.ema.module, self._pad, self._budget)
 
     def rollout(self, step: int, engine: RolloutEngine) -> RolloutBatch:
         m = self.cfg
-        self._ensure_ema()
         rng = random.Random(derive_seed(self.seed, step, "positions"))
         picks = self.stream.take(m.contexts_per_step)
         docs = [self.stream.docs[i] for i, _ in picks]
@@ -114,7 +112,7 @@ class RLP(Method):
             columns.update({f"reward/{name}": values for name, values in per_fn.items()})
         return RolloutBatch(prompt_ids=prompt_ids, completion_ids=completion_ids, sampling_logprobs=logprobs,
                             finish_reasons=finish, rewards=rewards, group=group,
-                            policy_version=self.learner.version, columns=columns,
+                            policy_version=self.ctx.version, columns=columns,
                             timings={"time/generate": t1 - t0, "time/score": time.perf_counter() - t1})
 
     def metrics(self, batch: RolloutBatch) -> dict[str, float]:
@@ -127,8 +125,8 @@ class RLP(Method):
             "thought_unclosed_frac": unclosed_frac(batch.completion_ids, self.close_id),
         }
 
-    def on_policy_updated(self) -> None:
-        self.ema.update(self.learner.named_weights())
+    def on_optimizer_step(self) -> None:
+        self.ema.update(self.ctx.named_weights())
 
     def state_dict(self) -> dict:
         return {"stream": self.stream.state_dict(), "ema_initialised": self.ema.initialised}
@@ -143,6 +141,6 @@ class RLP(Method):
     def load_models(self, directory: Path) -> None:
         if (directory / "ema").exists():
             from transformers import AutoModelForCausalLM
-            loaded = AutoModelForCausalLM.from_pretrained(directory / "ema", dtype=torch.float32).to(self.learner.device)
+            loaded = AutoModelForCausalLM.from_pretrained(directory / "ema", dtype=torch.float32).to(self.ctx.device)
             self.ema.init_from(loaded.config, loaded.state_dict().items())
             self.ema_scorer = None

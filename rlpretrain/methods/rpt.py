@@ -25,7 +25,7 @@ from rewards import build_rewards, combine_rewards
 from rewards.prefix_match import extract_boxed, token_bytes
 from rlpretrain.data.documents import DataError, DocumentStream, load_documents
 from rlpretrain.data.entropy_filter import cache_key, document_entropies, entropy_prepass, hard_positions
-from rlpretrain.methods.base import METHODS, Method
+from rlpretrain.methods.base import METHODS, Method, MethodContext
 from rlpretrain.methods.rpt_prompts import TEMPLATES, build_prompt
 from rlpretrain.models.device import module_device
 from rlpretrain.models.scorer import TeacherForcedScorer
@@ -88,28 +88,27 @@ def proxy_identity(cfg) -> dict:
 
 @METHODS.register("rpt")
 class RPT(Method):
-    def __init__(self, cfg, tokenizer, learner):
+    def __init__(self, cfg, ctx: MethodContext):
+        super().__init__(cfg, ctx)
         self.cfg = m = cfg.method
         self.seed = cfg.seed
-        self.tokenizer = tokenizer
-        self.learner = learner
+        self.tokenizer = tokenizer = ctx.tokenizer
         if m.group_size < 2:
             raise ValueError("method.group_size must be at least 2 (GRPO compares the responses of one context)")
         if m.template not in TEMPLATES:
             raise ValueError(f"unknown method.template '{m.template}'; available: {', '.join(TEMPLATES)}")
         texts, _ = split_holdout(load_documents(cfg.data, cfg.seed), m.eval.holdout_docs)
         self.stream = DocumentStream(texts, tokenizer, min_tokens=m.min_context + 1, seed=cfg.seed)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        budget = cfg.learner.max_tokens_per_micro_batch
+        pad, budget = ctx.pad_id, ctx.max_tokens_per_micro_batch
         docs = self.stream.docs
         if m.entropy_filter:
-            proxy = load_proxy(m.proxy_model, tokenizer, learner.module)
+            proxy = load_proxy(m.proxy_model, tokenizer, ctx.policy)
             cache = Path(m.entropy_cache_dir) if m.entropy_cache_dir else cache_root(cfg.model) / "rpt-entropy"
             entropies = position_entropies(docs, proxy, pad, m, cache, proxy_identity(cfg), budget,
                                            progress=cfg.tracking.progress)
             hard = hard_positions(entropies, m.entropy_threshold, len(docs))
             self.positions = [[p for p in ps if p >= m.min_context] for ps in hard]
-            if proxy is not learner.module:
+            if proxy is not ctx.policy:
                 del proxy
         else:
             self.positions = [list(range(m.min_context, len(d))) for d in docs]
@@ -121,7 +120,7 @@ class RPT(Method):
         log.info("RPT: %d training positions in %d of %d documents", total, self.usable_docs, len(docs))
         self.rewards = build_rewards(m.rewards)
         self.needs_prob = any(r.name == "next_token_prob" for r in self.rewards)
-        self.scorer = TeacherForcedScorer(learner.module, pad, budget)
+        self.scorer = TeacherForcedScorer(ctx.policy, pad, budget)
         self.sampling = SamplingParams(
             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
             n=m.group_size, stop_token_ids=[tokenizer.eos_token_id], stop_strings=list(cfg.rollout.stop_strings))
@@ -227,7 +226,7 @@ class RPT(Method):
         return RolloutBatch(
             prompt_ids=[r["prompt_ids"] for _, r in rows], completion_ids=[r["completion_ids"] for _, r in rows],
             sampling_logprobs=[r["logprobs"] for _, r in rows], finish_reasons=[r["finish"] for _, r in rows],
-            rewards=[r["reward"] for _, r in rows], group=[g for g, _ in rows], policy_version=self.learner.version,
+            rewards=[r["reward"] for _, r in rows], group=[g for g, _ in rows], policy_version=self.ctx.version,
             columns=columns, timings=timings)
 
     def metrics(self, batch: RolloutBatch) -> dict[str, float]:
