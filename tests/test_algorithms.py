@@ -30,6 +30,7 @@ from rlpretrain.algorithms import (
     trr_pp,
     value_loss,
 )
+from rlpretrain.config import AlgorithmConfig
 
 # Non-contiguous groups of unequal sizes (7: 3 samples, 2: 4 samples, 5: 1 sample).
 REWARDS = [1.0, 0.0, 0.5, 2.0, 1.0, -1.0, 3.0, 0.25]
@@ -172,7 +173,7 @@ def test_policy_update_rejects_bad_weighting_when_built(small_model, estimator, 
     from omegaconf import OmegaConf
 
     from rlpretrain.algorithms.update import PolicyUpdate
-    from rlpretrain.config import AlgorithmConfig, LearnerConfig
+    from rlpretrain.config import LearnerConfig
     from rlpretrain.learner.torch import TorchLearner
 
     learner = TorchLearner(OmegaConf.structured(LearnerConfig()), copy.deepcopy(small_model[1]), total_steps=1)
@@ -267,6 +268,7 @@ def test_aggregation_errors():
 # --- policy losses --------------------------------------------------------------------------
 
 CLIP_LOW, CLIP_HIGH = 0.2, 0.28
+CLIP = AlgorithmConfig(clip_low=CLIP_LOW, clip_high=CLIP_HIGH)  # what the losses read: the algorithm node
 
 
 def test_ppo_clip_hand_numbers_and_gradients():
@@ -282,7 +284,7 @@ def test_ppo_clip_hand_numbers_and_gradients():
     logp = (old + torch.tensor([[math.log(c[0]) for c in cases] + [0.0]])).requires_grad_(True)
     adv = torch.tensor([[c[1] for c in cases] + [1.0]])
     mask = torch.tensor([[1] * len(cases) + [0]])
-    loss, stats = POLICY_LOSSES.get("ppo_clip")(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
+    loss, stats = POLICY_LOSSES.get("ppo_clip")(logp, old, adv, mask, CLIP)
     torch.testing.assert_close(loss[0], torch.tensor([c[2] for c in cases] + [0.0]))
     loss.sum().backward()
     # d loss / d logp = −ρA where the unclipped term is active, 0 where the clip is
@@ -298,8 +300,8 @@ def test_ppo_clip_sequence_advantages_broadcast_over_tokens():
     torch.manual_seed(4)
     logp, old, mask = torch.randn(3, 4), torch.randn(3, 4), torch.ones(3, 4)
     adv = torch.tensor([1.0, -2.0, 0.5])
-    by_seq, _ = ppo_clip(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
-    by_token, _ = ppo_clip(logp, old, adv[:, None].expand(3, 4), mask, CLIP_LOW, CLIP_HIGH)
+    by_seq, _ = ppo_clip(logp, old, adv, mask, CLIP)
+    by_token, _ = ppo_clip(logp, old, adv[:, None].expand(3, 4), mask, CLIP)
     torch.testing.assert_close(by_seq, by_token)
 
 
@@ -310,7 +312,7 @@ def test_gspo_sequence_ratio_value_and_gradient():
     logp.data[2] = old[2] + 0.5  # sequence 2: ratio e^0.5, far above 1 + ε_high
     mask = torch.tensor([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
     adv = torch.tensor([1.0, -1.0, 2.0])
-    loss, stats = gspo(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
+    loss, stats = gspo(logp, old, adv, mask, CLIP)
 
     # Sequence level, by hand: s_i = exp(mean over the sequence's tokens of log-ratio).
     seq_losses, ratios = [], []
