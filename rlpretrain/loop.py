@@ -89,7 +89,7 @@ def train(cfg, place=None) -> RunSummary:
             tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
             metrics = {
                 "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
-                **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
+                **method.metrics(batch), **batch.stats, **stats, "policy_version": learner.version, "tokens": tokens,
             }
             timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
                        "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}

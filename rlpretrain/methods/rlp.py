@@ -112,7 +112,7 @@ class RLP(Method):
             columns.update({f"reward/{name}": values for name, values in per_fn.items()})
         return RolloutBatch(prompt_ids=prompt_ids, completion_ids=completion_ids, sampling_logprobs=logprobs,
                             finish_reasons=finish, rewards=rewards, group=group,
-                            policy_version=self.ctx.version, columns=columns,
+                            policy_version=self.ctx.version, columns=columns, temperature=params.temperature,
                             timings={"time/generate": t1 - t0, "time/score": time.perf_counter() - t1})
 
     def metrics(self, batch: RolloutBatch) -> dict[str, float]:
