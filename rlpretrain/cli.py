@@ -27,7 +27,7 @@ def _user_errors():
 def _run(cfg: DictConfig) -> None:
     import transformers
 
-    from rlpretrain.runners import run
+    from rlpretrain.jobs import run
 
     transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
     try:

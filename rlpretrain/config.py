@@ -277,7 +277,7 @@ class RPTConfig:
     name: str = "rpt"
     contexts_per_step: int = 16  # B (paper: 256)
     group_size: int = 8  # G (paper: 8)
-    template: str = "v0"  # v0 | candidates | concise (rlpretrain/methods/rpt_prompts.py)
+    template: str = "v0"  # v0 | candidates | concise (rlpretrain/prompts/rpt.py)
     min_context: int = 8
     max_context: int = 4096  # context tokens kept before t
     target_tokens: int = 32  # continuation tokens a prediction may match (prefix matching)

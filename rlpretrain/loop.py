@@ -16,18 +16,14 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 import rlpretrain.methods  # noqa: F401  (registers the methods)
-import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
-import rlpretrain.rollout.vllm  # noqa: F401  (registers it; vllm itself is imported on use)
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from rlpretrain.dumps import dump_rollouts
-import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
-import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
+from rlpretrain.launch.local import place_local
 from rlpretrain.learner.lora import apply_lora
 from rlpretrain.methods.base import METHODS, MethodContext
 from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
-from rlpretrain.launch.local import place_local
 from rlpretrain.seeding import seed_everything
 from rlpretrain.tracking import Tracker, read_metrics
 

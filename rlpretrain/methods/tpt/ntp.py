@@ -280,13 +280,12 @@ def num_steps(cfg, ntp) -> int:
     return cfg.trainer.max_steps
 
 
-def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
-    """Train (or resume with cfg.resume) one next-token run; returns the summary (also summary.json)."""
+def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None, *, placer) -> dict:
+    """Train (or resume with cfg.resume) one next-token run; returns the summary (also summary.json).
+    `placer` (rlpretrain/launch/: local or Ray) puts the learner."""
     from tqdm import tqdm
 
     from rlpretrain.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-    import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
-    from rlpretrain.learner.torch import LEARNERS
     from rlpretrain.models.loading import pick_device
     from rlpretrain.tracking import Tracker
 
@@ -313,7 +312,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
     packer = StreamPacker(ntp.seq_len, separator, ntp.packing, tokenizer.pad_token_id)
     stream = PackedStream(sources, builder, mixture, packer, ntp.thinking)
     steps = num_steps(cfg, ntp)
-    learner = LEARNERS.get(cfg.learner.name)(cfg.learner, model, total_steps=steps)
+    learner = placer.learner(cfg, model, steps, run_dir)
     objective = NextTokenObjective()
     holder = _CheckpointState(stream)
     heldout = eval_docs(cfg, ntp, tokenizer, sources)
@@ -370,8 +369,3 @@ def format_summary(name: str, s: dict) -> str:
     return (f"{name}: {s['steps']} steps, {s['tokens_trained']} tokens ({s['doc_tokens_seen']} document tokens), "
             f"train loss {s['train_loss_last']:.4f}{ev}  [{s['wall_seconds']:.0f} s, {s['run_dir']}]")
 
-
-def run(cfg):
-    summary = train_ntp(cfg)
-    print("\n" + format_summary(cfg.experiment_name, summary))
-    return None
