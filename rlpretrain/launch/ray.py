@@ -132,6 +132,9 @@ class RayPlacer:
         return RemoteEngine(self.workers, group, verify_with, Path(run_dir) / "sync_checks.jsonl")
 
     def place(self, cfg, policy, tokenizer) -> Placement:
+        if cfg.sync.transport not in ("auto", "broadcast"):
+            raise ValueError(f"sync.transport={cfg.sync.transport}: launcher=ray sends weights to its rollout "
+                             "workers by broadcast; leave sync.transport at auto")
         learner = self.learner(cfg, policy, cfg.trainer.max_steps, cfg.run_dir)
         engine = self.engine(cfg, None, tokenizer, cfg.run_dir, learner if cfg.launcher.verify_sync else None)
         return Placement(learner, engine, WEIGHT_TRANSPORTS.get("broadcast")(cfg.sync))
