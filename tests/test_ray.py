@@ -75,3 +75,16 @@ def test_ntp_job_trains_in_a_ray_actor(model_cache, tmp_path):
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
     with pytest.raises(ValueError, match="the ntp job trains on one learner rank"):
         run(compose_cfg(*SMALL_MODEL, "experiment=tpt_ntp_quickstart", *RAY, "launcher.num_learners=2"))
+
+
+@pytest.mark.slow
+def test_tpt_generate_through_a_ray_worker_writes_what_a_local_run_writes(model_cache, tmp_path):
+    from rlpretrain.methods.tpt.generate import load_shards
+    from tests.test_tpt import _gen_cfg
+
+    run(_gen_cfg(model_cache, tmp_path / "local", "data.num_docs=8"))
+    run(_gen_cfg(model_cache, tmp_path / "ray", "data.num_docs=8", *RAY))
+    placed = _placement(tmp_path / "ray" / "thinking")
+    assert placed["launcher"] == "ray" and placed["engine"]["workers"] == 1 and "learner" not in placed
+    local, remote = load_shards(tmp_path / "local" / "thinking"), load_shards(tmp_path / "ray" / "thinking")
+    assert len(remote) == 8 and local["thinking"] == remote["thinking"]
