@@ -112,6 +112,7 @@ class LearnerConfig:
 @dataclass
 class AlgorithmConfig:
     adv_estimator: str = "rloo"
+    adv_weighting: str = "sample"  # group mean/std over samples | token: over completion tokens (not rloo, gae)
     policy_loss: str = "ppo_clip"
     clip_low: float = 0.2
     clip_high: float = 0.2
