@@ -44,6 +44,7 @@ class Benchmark(ABC):
     grader: str  # a name in GRADERS
     default_template: str = "plain"
     default_shots: int = 0
+    stop_strings: tuple[str, ...] = ()  # generation ends at any of these (e.g. HumanEval's "\ndef "), beside EOS
 
     @abstractmethod
     def load(self, local_path: str | None = None, limit: int | None = None) -> list[Example]:
