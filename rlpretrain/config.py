@@ -12,6 +12,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from rlpretrain.eval.config import EvalConfig
+
 
 @dataclass
 class EmbeddedModelConfig:
@@ -363,6 +365,8 @@ class Config:
     resume: Optional[str] = None  # null | auto | a checkpoint directory
     dump_rollouts: bool = False
     run_dir: str = "${hydra:runtime.output_dir}"
+    job: Optional[str] = None  # null: the method's job (rlpretrain/jobs/); `eval`: evaluate on the `eval` suite
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 METHOD_SCHEMAS = {"rlp": RLPConfig, "tpt_generate": TPTGenerateConfig, "ntp": NTPConfig,
