@@ -6,6 +6,10 @@ extracted and which grader scores it. One registry (`BENCHMARKS`); suites (conf/
     prompt = bench.prompt(examples[0], template="plain", shots=5)   # str, or chat messages
     answer = bench.extract(completion_text)                    # str | None (None: no answer, scored 0)
     scores = GRADERS.get(bench.grader)().grade_batch([answer, ...], [example, ...])   # floats in [0, 1]
+
+Also: `bench.templates` (the template names `prompt` accepts), `bench.stop(template)` (stop strings
+for the engine: a few-shot prompt's next "Question:"), `bench.load_fewshot(local_path)` (where the
+few-shot examples come from on a machine without the hub; otherwise `dataset.fewshot_split`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Benchmark(ABC):
     grader: str  # a name in GRADERS
     default_template: str = "plain"
     default_shots: int = 0
+    templates: tuple[str, ...] = ("plain",)  # the names `prompt` accepts; the first few are the papers'
 
     @abstractmethod
     def load(self, local_path: str | None = None, limit: int | None = None) -> list[Example]:
@@ -58,6 +63,15 @@ class Benchmark(ABC):
     @abstractmethod
     def extract(self, completion: str) -> str | None:
         """The answer in a completion, or None when there is none (scored as wrong)."""
+
+    def stop(self, template: str) -> list[str]:
+        """Strings that end a generation for this template (none by default: the engine's EOS)."""
+        return []
+
+    def load_fewshot(self, local_path: str | None = None) -> list[Example]:
+        """The pool few-shot examples are drawn from (`dataset.fewshot_split`, or `local_path`); kept
+        for later `prompt(..., shots>0)` calls. Benchmarks without few-shot prompts have none."""
+        raise ValueError(f"benchmark '{self.name}' has no few-shot examples")
 
 
 class Grader(ABC):
