@@ -4,7 +4,7 @@ extracted and which grader scores it. One registry (`BENCHMARKS`); suites (conf/
     bench = BENCHMARKS.get("gsm8k")()
     examples = bench.load(local_path=None, limit=None)        # datasets.load_dataset, or a local file
     prompt = bench.prompt(examples[0], template="plain", shots=5)   # str, or chat messages
-    answer = bench.extract(completion_text)                    # str | None (None: no answer, scored 0)
+    answer = bench.extract(completion_text, "plain")           # str | None (None: no answer, scored 0)
     scores = GRADERS.get(bench.grader)().grade_batch([answer, ...], [example, ...])   # floats in [0, 1]
 
 Also: `bench.templates` (the template names `prompt` accepts), `bench.stop(template)` (stop strings
@@ -58,11 +58,15 @@ class Benchmark(ABC):
     @abstractmethod
     def prompt(self, example: Example, template: str, shots: int) -> str | Messages:
         """The prompt for one example; `template` names one of the benchmark's templates (the papers'),
-        `shots` the number of few-shot examples prepended."""
+        `shots` the number of few-shot examples prepended. A str is sent as it is (no chat template);
+        messages go through the model's chat template, and when the last one is the assistant's, the
+        generation continues it (a prefilled answer start, as evalplus' instruct prompts do)."""
 
     @abstractmethod
-    def extract(self, completion: str) -> str | None:
-        """The answer in a completion, or None when there is none (scored as wrong)."""
+    def extract(self, completion: str, template: str | None = None) -> str | None:
+        """The answer in a completion, or None when there is none (scored as wrong). `template` is the
+        one the prompt was built with (None: `default_template`): AZR's answers sit in <answer> tags,
+        a Minerva few-shot answer after "The final answer is", a boxed template's in \\boxed{}."""
 
     def stop(self, template: str) -> list[str]:
         """Strings that end a generation for this template (none by default: the engine's EOS)."""
