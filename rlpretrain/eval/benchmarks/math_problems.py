@@ -24,7 +24,7 @@ BOXED_INSTRUCTION = "Please reason step by step, and put your final answer withi
 NEMO_MATH = "Solve the following math problem. Make sure to put the answer (and only answer) inside \\boxed{{}}.\n\n{problem}"
 # Qwen2.5-Math evaluation/utils.py PROMPT_TEMPLATES["qwen-boxed"]; AZR's issue #27: base models use it
 QWEN_BOXED = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{problem}\n"
-              + BOXED_INSTRUCTION + "<|im_end|>\n<|im_start|>assistant\n")
+              + BOXED_INSTRUCTION.replace("{}", "{{}}") + "<|im_end|>\n<|im_start|>assistant\n")
 # LeapLabTHU/Absolute-Zero-Reasoner evaluation/math_eval/eval/utils.py PROMPT_TEMPLATES["azr"], ["azr_boxed"]
 _AZR_HEAD = ("A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
              "The assistant first thinks about the reasoning process in the mind and then provides the user with "

@@ -11,7 +11,8 @@ An example says what its tests are in `meta["tests"]`:
 - `{"kind": "io", "cases": [{"input": str, "output": str}], "func_name": str | None}`: LiveCodeBench:
   stdin/stdout cases (func_name None), or LeetCode-style `Solution().<func_name>(*args)` with one
   JSON value per input line; every case's output must match (stdout compared line by line,
-  whitespace-trimmed; functional results as JSON values).
+  whitespace-trimmed; functional results as JSON values). The program runs after LiveCodeBench-like
+  imports (typing, collections, heapq, bisect, itertools, functools, math, re, sys).
 
 The program: when `meta["prompt"]` is set (HumanEval's signature + docstring) and the answer does not
 define `entry_point` itself, it is the prompt followed by the answer (a completion of the prompt:
@@ -82,6 +83,12 @@ def run_cases(program, func_name, inputs):
 '''
 
 
+# LiveCodeBench's harness runs solutions after wildcard imports of common modules (starter code
+# annotates with List[int] and solutions use deque, heapq ... unimported); a shorter list here.
+LCB_IMPORTS = ("from typing import *\nfrom collections import *\nfrom heapq import *\nfrom bisect import *\n"
+               "from itertools import *\nfrom functools import *\nimport math\nimport re\nimport sys\n")
+
+
 def program_for(answer: str, example: Example) -> str:
     prompt, entry = example.meta.get("prompt"), example.meta["tests"].get("entry_point")
     if prompt is None:
@@ -111,7 +118,7 @@ def job_for(answer: str, example: Example, limits):
         code = "\n".join(tests.get("imports", [])) + f"\n{program}\n\n{_without_numpy(tests['test'])}\n"
     elif kind == "io":
         return Job(IO_RUNNER, func="run_cases",
-                   args=(program, tests.get("func_name"), [c["input"] for c in tests["cases"]]),
+                   args=(LCB_IMPORTS + program, tests.get("func_name"), [c["input"] for c in tests["cases"]]),
                    limits=replace(limits, timeout=limits.timeout * max(1, len(tests["cases"]))))
     else:
         raise ValueError(f"example {example.id}: unknown test kind '{kind}' (check, script, io)")
