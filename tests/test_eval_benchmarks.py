@@ -20,7 +20,7 @@ FIX = Path(__file__).parent / "fixtures" / "eval"
 # benchmark -> (examples in the fixture, first id, first gold answer)
 EXPECTED = {
     "gsm8k": (3, "0", "7"), "math500": (2, "test/prealgebra/1.json", "\\frac{1}{2}"), "math": (2, "0", "1024"),
-    "aime24": (2, "60", "24"), "aime25": (2, "0", "45"), "amc23": (2, "0", "55.0"), "minerva_math": (2, "0", "5e-7"),
+    "aime24": (2, "60", "24"), "aime25": (2, "0", "45"), "amc23": (2, "0", "55"), "minerva_math": (2, "0", "5e-7"),
     "olympiadbench": (2, "2231", "2,-2"), "mmlu": (3, "0", "B"), "mmlu_pro": (2, "70", "B"),
     "gpqa_diamond": (2, "rec06pnAkLOr2t2mp", None), "supergpqa": (2, "a1b2", "C"), "boolq": (2, "0", "yes"),
     "humaneval": (2, "HumanEval/fixture0", None), "humaneval_plus": (1, "HumanEval/fixture2", None),
@@ -170,8 +170,13 @@ def test_gpqa_option_order_is_fixed_by_the_record_id():
     b = bench("gpqa_diamond")
     first, again = b.load(local_path=str(FIX / "gpqa_diamond.jsonl")), b.load(local_path=str(FIX / "gpqa_diamond.jsonl"))
     assert [e.meta["choices"] for e in first] == [e.meta["choices"] for e in again]
-    for e in first:
-        assert sorted(e.meta["choices"]) == sorted(e.meta["choices"]) and len(e.meta["choices"]) == 4
+    import json
+
+    rows = [json.loads(line) for line in (FIX / "gpqa_diamond.jsonl").read_text().splitlines()]
+    for e, row in zip(first, rows):  # the four answers, each once, in some order
+        assert sorted(e.meta["choices"]) == sorted([row["Correct Answer"]] + [row[f"Incorrect Answer {i}"] for i in (1, 2, 3)])
+    # pinned: a changed order would give old samples' letters other meanings
+    assert [e.meta["choices"] for e in first] == [["W boson", "Gluon", "Photon", "Graviton"], ["14", "1", "7", "0"]]
     correct = {"rec06pnAkLOr2t2mp": "Photon", "recZ4ZQ5tXXXXXXXX": "7"}
     assert all(e.meta["choices"]["ABCD".index(e.answer)] == correct[e.id] for e in first)
 
@@ -195,7 +200,16 @@ def test_boolq_and_code_prompts():
     assert stdin_ex.meta["tests"]["cases"] == [{"input": "1 2\n", "output": "3\n"}, {"input": "10 20\n", "output": "30\n"}]
     assert call_ex.meta["tests"]["func_name"] == "maxElem"
     assert "### Format: You will use the following starter code" in lcb.prompt(call_ex, "lcb", 0)[1]["content"]
-    assert "# YOUR CODE HERE" in lcb.prompt(stdin_ex, "lcb", 0)[1]["content"]
+    assert lcb.prompt(stdin_ex, "lcb", 0)[1]["content"] == (
+        "### Question:\nRead two integers and print their sum.\n\n### Format: Read the inputs from stdin solve the "
+        "problem and write the answer to stdout (do not directly test on the sample inputs). Enclose your code within "
+        "delimiters as follows. Ensure that when the python program runs, it reads the inputs, runs the algorithm and "
+        "writes output to STDOUT.\n```python\n# YOUR CODE HERE\n```\n\n### Answer: (use the provided format with backticks)\n\n")
+    azr = lcb.prompt(call_ex, "azr", 0)
+    assert azr.startswith("A conversation between User and Assistant.") and azr.endswith(
+        "Question: Return the largest element of nums.\n\nYou will use the following starter code to write the solution "
+        "to the problem and enclose your code within delimiters.\n```python\nclass Solution:\n    def maxElem(self, nums: "
+        "List[int]) -> int:\n        \n```\n\nAssistant: <think>")
 
 
 def test_livecodebench_private_tests_refuse_pickled_objects():

@@ -7,6 +7,8 @@ Templates:
 - `instruct` (HumanEval family, MBPP+): evalplus' instruct prompt (chat), the assistant's answer
   prefilled up to an opening ```python fence.
 - `lcb` (LiveCodeBench): LiveCodeBench's generic prompt, with starter code or stdin/stdout format.
+- `azr` (LiveCodeBench): Absolute Zero's LiveCodeBench prompt (raw text ending "Assistant: <think>").
+  AZR's HumanEval+/MBPP+ numbers used evalplus' default instruct prompt: `instruct`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from rlpretrain.eval.benchmarks.base import BENCHMARKS, DatasetSpec, Example, Messages
 from rlpretrain.eval.benchmarks.dataset import DatasetBenchmark
+from rlpretrain.eval.benchmarks.math_problems import AZR_HEAD
 from rlpretrain.eval.extract import code_block
 
 # evalplus codegen.py (instruct mode): the instruction and the assistant's prefilled start
@@ -34,6 +37,10 @@ LCB_WITH_STARTER = "You will use the following starter code to write the solutio
 LCB_STDIN = ("Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on the "
              "sample inputs). Enclose your code within delimiters as follows. Ensure that when the python program "
              "runs, it reads the inputs, runs the algorithm and writes output to STDOUT.")
+# Absolute-Zero-Reasoner evaluation/code_eval/coding/LiveCodeBench/lcb_runner/prompts/code_generation.py (LMStyle.AZR)
+AZR_LCB_TASK = ("\n# Task: You will be given a question (problem specification) and will generate a correct Python "
+                "program that matches the specification and passes all tests. Your final answer should be wrapped in "
+                "```python``` tags.\n\n")
 
 
 class CodeBenchmark(DatasetBenchmark):
@@ -48,7 +55,7 @@ class CodeBenchmark(DatasetBenchmark):
         self.check_template(template, shots, max_shots=0)
         if template == "plain":
             return example.meta["prompt"]
-        return [{"role": "user", "content": f"{EVALPLUS_INSTRUCTION}\n```\n{self.task_text(example).strip()}\n```"},
+        return [{"role": "user", "content": f"{EVALPLUS_INSTRUCTION}\n```\n{self.task_text(example).strip()}\n```\n"},
                 {"role": "assistant", "content": f"{EVALPLUS_RESPONSE}\n```python\n"}]
 
     def stop(self, template: str) -> list[str]:
@@ -129,7 +136,7 @@ class LiveCodeBench(CodeBenchmark):
     AZR's version). TPT's `v4_v5` is test5.jsonl alone: `version` selects."""
     name = "livecodebench"
     dataset = DatasetSpec("livecodebench/code_generation_lite", "release_v5", split="test")
-    templates = ("lcb",)
+    templates = ("lcb", "azr")
     default_template = "lcb"
     FILES = {"release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
              "v4_v5": ["test5.jsonl"]}
@@ -156,11 +163,13 @@ class LiveCodeBench(CodeBenchmark):
 
     def prompt(self, example, template, shots):
         self.check_template(template, shots, max_shots=0)
-        text = f"### Question:\n{example.question}\n\n"
-        if example.meta["starter_code"]:
-            text += f"### Format: {LCB_WITH_STARTER}\n```python\n{example.meta['starter_code']}\n```\n\n"
+        starter = example.meta["starter_code"]
+        if starter:
+            fmt, code = LCB_WITH_STARTER, f"```python\n{starter}\n```\n\n"
         else:
-            text += f"### Format: {LCB_STDIN}\n```python\n# YOUR CODE HERE\n```\n\n"
+            fmt, code = LCB_STDIN, "```python\n# YOUR CODE HERE\n```\n\n"
+        if template == "azr":
+            return f"{AZR_HEAD} User: {AZR_LCB_TASK}Question: {example.question}\n\n{fmt}\n{code}Assistant: <think>"
+        text = f"### Question:\n{example.question}\n\n### Format: {fmt}\n{code}"
         text += "### Answer: (use the provided format with backticks)\n\n"
         return [{"role": "system", "content": LCB_SYSTEM}, {"role": "user", "content": text}]
-

