@@ -126,3 +126,15 @@ def test_code_tests_refuses_an_unknown_test_kind():
 
     with pytest.raises(ValueError, match="example x: unknown test kind 'junit' \\(check, script, io\\)"):
         job_for("pass", Example("x", "q", None, meta={"tests": {"kind": "junit"}}), Limits())
+
+
+def test_math_graders_work_off_the_main_thread():
+    """Their SIGALRM time limits are main-thread only; elsewhere they grade without one."""
+    import threading
+
+    out = []
+    worker = threading.Thread(target=lambda: out.extend(
+        grade("math_verify", ["0.5", "2"], "\\frac{1}{2}") + grade("math_equal", ["(x+1)^2", "x"], "x^2+2x+1")))
+    worker.start()
+    worker.join()
+    assert out == [1.0, 0.0, 1.0, 0.0]
