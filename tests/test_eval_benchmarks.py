@@ -212,6 +212,19 @@ def test_boolq_and_code_prompts():
         "List[int]) -> int:\n        \n```\n\nAssistant: <think>")
 
 
+def test_constructor_options_select_split_version_and_dates():
+    assert len(bench("champ").load()) == 63 and len(BENCHMARKS.get("champ")(split="all").load()) == 270
+    lcb = BENCHMARKS.get("livecodebench")
+    path = str(FIX / "livecodebench.jsonl")  # contest dates 2024-08-03 and 2024-09-01
+    assert [e.id for e in lcb(since="2024-08-04").load(path)] == ["3000"]
+    assert [e.id for e in lcb(until="2024-08-03").load(path)] == ["abc000_a"]
+    assert lcb(version="v4_v5").dataset.config == "v4_v5"
+    with pytest.raises(ValueError, match="livecodebench version 'v9' unknown; known: release_v5, v4_v5"):
+        lcb(version="v9")
+    with pytest.raises(ValueError, match="benchmark 'livecodebench': no examples in"):
+        lcb(since="2030-01-01").load(path)
+
+
 def test_livecodebench_private_tests_refuse_pickled_objects():
     class Evil:
         def __reduce__(self):

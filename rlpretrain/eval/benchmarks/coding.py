@@ -133,7 +133,8 @@ def lcb_tests(field: str) -> list[dict[str, Any]]:
 @BENCHMARKS.register("livecodebench")
 class LiveCodeBench(CodeBenchmark):
     """LiveCodeBench code generation, `release_v5` (test.jsonl .. test5.jsonl of the lite dataset;
-    AZR's version). TPT's `v4_v5` is test5.jsonl alone: `version` selects."""
+    AZR's version). TPT's `v4_v5` is test5.jsonl alone: `version` selects; `since`/`until`
+    (ISO dates, inclusive) keep the problems whose contest_date falls in the window."""
     name = "livecodebench"
     dataset = DatasetSpec("livecodebench/code_generation_lite", "release_v5", split="test")
     templates = ("lcb", "azr")
@@ -141,13 +142,22 @@ class LiveCodeBench(CodeBenchmark):
     FILES = {"release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
              "v4_v5": ["test5.jsonl"]}
 
+    def __init__(self, version: str = "release_v5", since: str | None = None, until: str | None = None,
+                 split: str | None = None):
+        if version not in self.FILES:
+            raise ValueError(f"livecodebench version '{version}' unknown; known: {', '.join(self.FILES)}")
+        self.dataset = DatasetSpec(self.dataset.hf_id, version, split=self.dataset.split)
+        self.since, self.until = since, until
+        super().__init__(split)
+
+    def keep(self, row):
+        day = str(row.get("contest_date", ""))[:10]
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+
     def rows(self, split):
         import datasets
 
-        version = self.dataset.config
-        if version not in self.FILES:
-            raise ValueError(f"livecodebench version '{version}' unknown; known: {', '.join(self.FILES)}")
-        files = [f"hf://datasets/{self.dataset.hf_id}/{f}" for f in self.FILES[version]]
+        files = [f"hf://datasets/{self.dataset.hf_id}/{f}" for f in self.FILES[self.dataset.config]]
         return list(datasets.load_dataset("json", data_files=files, split="train"))
 
     def to_example(self, row, index):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 from abc import abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,12 @@ def hub_rows(spec: DatasetSpec, split: str) -> list[dict[str, Any]]:
 
 
 class DatasetBenchmark(Benchmark):
-    """A benchmark whose examples are the rows of one dataset split."""
+    """A benchmark whose examples are the rows of one dataset split; `split` overrides the split
+    evaluated (e.g. `champ` with split="all")."""
 
-    def __init__(self) -> None:
+    def __init__(self, split: str | None = None) -> None:
+        if split is not None:
+            self.dataset = replace(self.dataset, split=split)
         self._fewshot: list[Example] | None = None
 
     @abstractmethod
