@@ -45,6 +45,7 @@ def test_choice_grader_reads_the_letter_in_every_documented_form():
                "the answer is (A) ... no wait, the answer is (B)"]
     assert grade("choice", answers, "B") == [1.0] * len(answers)
     assert grade("choice", ["C", "\\boxed{A}", "Answer: D", "I think it is B-ish", "", None], "B") == [0.0] * 6
+    assert choice_letter("The answer is a bit unclear.") is None and choice_letter("Answer: as shown") is None
 
 
 def test_exact_grader_normalises_numbers_and_yes_no():

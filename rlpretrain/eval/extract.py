@@ -77,11 +77,11 @@ def final_answer_phrase(text: str) -> str | None:
 
 
 _LETTER = f"[{LETTERS}]"
-_CHOICE_PATTERNS = [
+_CHOICE_PATTERNS = [  # the letter itself is upper case: "the answer is a bit unclear" has none
     # "the answer is (B)", "The correct answer is B", "answer is: **C**"
-    re.compile(rf"answer is:?\s*\**\s*\(?({_LETTER})\)?(?![A-Za-z])", re.IGNORECASE),
+    re.compile(rf"(?i:answer is):?\s*\**\s*\(?({_LETTER})\)?(?![A-Za-z])"),
     # an "Answer: B" line (NeMo-Skills / simple-evals)
-    re.compile(rf"(?im)^\s*\**answer\**\s*:\s*\**\s*\(?({_LETTER})\)?(?![A-Za-z])"),
+    re.compile(rf"(?m)^\s*\**(?i:answer)\**\s*:\s*\**\s*\(?({_LETTER})\)?(?![A-Za-z])"),
 ]
 
 
@@ -99,7 +99,7 @@ def choice_letter(text: str) -> str | None:
     for pattern in _CHOICE_PATTERNS:
         found = pattern.findall(text)
         if found:
-            return found[-1].upper()
+            return found[-1]
     return None
 
 
