@@ -189,6 +189,8 @@ def test_boolq_and_code_prompts():
     he = bench("humaneval")
     hex_ = he.load(local_path=str(FIX / "humaneval.jsonl"))[0]
     assert he.prompt(hex_, "plain", 0) == hex_.meta["prompt"] and he.stop("plain") == ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+    assert he.stop_strings == ("\nclass", "\ndef", "\n#", "\nif", "\nprint") and he.stop("instruct") == []
+    assert bench("math").stop_strings == ("\n\nProblem:", "Problem:") and bench("math500").stop_strings == ()
     msgs = he.prompt(hex_, "instruct", 0)
     assert msgs[0]["content"].startswith("Please provide a self-contained Python script that solves the following problem "
                                          "in a markdown code block:\n```\nfrom typing import List")

@@ -49,6 +49,9 @@ class Benchmark(ABC):
     default_template: str = "plain"
     default_shots: int = 0
     templates: tuple[str, ...] = ("plain",)  # the names `prompt` accepts; the first few are the papers'
+    # generation ends at any of these (e.g. HumanEval's "\ndef "), beside EOS: the default template's;
+    # `stop(template)` gives them for any template
+    stop_strings: tuple[str, ...] = ()
 
     @abstractmethod
     def load(self, local_path: str | None = None, limit: int | None = None) -> list[Example]:
@@ -69,8 +72,8 @@ class Benchmark(ABC):
         a Minerva few-shot answer after "The final answer is", a boxed template's in \\boxed{}."""
 
     def stop(self, template: str) -> list[str]:
-        """Strings that end a generation for this template (none by default: the engine's EOS)."""
-        return []
+        """Strings that end a generation for this template, beside EOS (by default `stop_strings`)."""
+        return list(self.stop_strings)
 
     def load_fewshot(self, local_path: str | None = None) -> list[Example]:
         """The pool few-shot examples are drawn from (`dataset.fewshot_split`, or `local_path`); kept

@@ -96,6 +96,14 @@ class DatasetBenchmark(Benchmark):
                              f"{f' for {group!r}' if group is not None else ''}")
         return chosen
 
+    def stop(self, template: str) -> list[str]:
+        return []
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The default template's stop strings (families say per template in `stop`)."""
+        return tuple(self.stop(self.default_template))
+
     def fewshot_group(self, example: Example) -> Any:
         return None
 
