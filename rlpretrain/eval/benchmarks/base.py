@@ -3,8 +3,8 @@ extracted and which grader scores it. One registry (`BENCHMARKS`); suites (conf/
 
     bench = BENCHMARKS.get("gsm8k")()
     examples = bench.load(local_path=None, limit=None)        # datasets.load_dataset, or a local file
-    prompt = bench.prompt(examples[0], template="plain", shots=5)   # str, or chat messages
-    answer = bench.extract(completion_text, "plain")           # str | None (None: no answer, scored 0)
+    prompt = bench.prompt(examples[0], template="fewshot", shots=5)   # str, or chat messages
+    answer = bench.extract(completion_text, "fewshot")         # str | None (None: no answer, scored 0)
     scores = GRADERS.get(bench.grader)().grade_batch([answer, ...], [example, ...])   # floats in [0, 1]
 
 Also: `bench.templates` (the template names `prompt` accepts), `bench.stop(template)` (stop strings
