@@ -19,6 +19,7 @@ class BenchmarkRunConfig:
     pass_k: list[int] = field(default_factory=lambda: [1])  # the k of each pass@k reported (each <= k)
     limit: Optional[int] = None  # the first `limit` examples only (a quick look, not a paper number)
     local_path: Optional[str] = None  # a json/jsonl/parquet file in the dataset's schema, instead of the hub
+    fewshot_path: Optional[str] = None  # the few-shot pool from a local file, instead of the hub's split
     label: Optional[str] = None  # the name in results.json (two runs of one benchmark need two labels)
 
     def check(self) -> None:

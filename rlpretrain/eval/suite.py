@@ -9,7 +9,6 @@ complete, so it writes what an unbroken one would.
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from tqdm import tqdm
 
 from rlpretrain.eval.benchmarks import BENCHMARKS, GRADERS, Benchmark, Example
 from rlpretrain.eval.config import BenchmarkRunConfig, EvalConfig
-from rlpretrain.eval.metrics import majority_answer, pass_at_k
+from rlpretrain.eval.metrics import summarize as sample_metrics
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
 from rlpretrain.seeding import derive_seed
 
@@ -32,7 +31,9 @@ def encode_prompt(tokenizer, prompt, chat: bool) -> tuple[str, list[int]]:
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("a chat prompt needs a tokenizer with a chat template; this one has none (set chat: false)")
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prefilled = messages[-1]["role"] == "assistant"  # an answer's start to continue (evalplus' instruct prompt)
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=not prefilled,
+                                         continue_final_message=prefilled, tokenize=False)
     return text, tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -66,6 +67,9 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
         raise ValueError(f"benchmark {run.name}: example ids are not unique")
     template = run.template or bench.default_template
     shots = bench.default_shots if run.shots is None else run.shots
+    if shots and run.fewshot_path:
+        bench.load_fewshot(run.fewshot_path)
+    stops = bench.stop(template)
     label = label_of(run)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     batches = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
@@ -76,7 +80,7 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
             continue
         texts, ids = zip(*(encode_prompt(tokenizer, bench.prompt(e, template, shots), run.chat) for e in batch))
         params = SamplingParams(max_new_tokens=run.max_new_tokens, temperature=run.temperature, top_p=run.top_p,
-                                n=run.k, stop_token_ids=eos, stop_strings=list(bench.stop_strings),
+                                n=run.k, stop_token_ids=eos, stop_strings=stops,
                                 seed=derive_seed(seed, index, f"eval/{label}"))
         generations = engine.generate(list(ids), params)
         rows = []
@@ -84,9 +88,9 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
             for s, sample in enumerate(samples):
                 completion = tokenizer.decode(sample.token_ids, skip_special_tokens=True)
                 rows.append({"benchmark": label, "example_id": example.id, "sample_index": s, "prompt": text,
-                             "completion": trim_stop(completion, bench.stop_strings),
+                             "completion": trim_stop(completion, stops),
                              "finish_reason": sample.finish_reason, "source": example.meta.get("source")})
-        answers = [bench.extract(r["completion"]) for r in rows]
+        answers = [bench.extract(r["completion"], template) for r in rows]
         by_id = {e.id: e for e in batch}
         scores = grader.grade_batch(answers, [by_id[r["example_id"]] for r in rows])
         with open(samples_path, "a") as f:
@@ -106,21 +110,17 @@ def trim_stop(text: str, stops) -> str:
 
 
 def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
-    """mean@k, pass@k (unbiased, for each k in pass_k) and maj@k over the examples' k samples."""
+    """mean@k, pass@k (unbiased) and maj@k in percent, for k = `k` and each of `pass_k`, over the
+    examples' samples; the same per data source when the examples come from several."""
     per_example: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         per_example[r["example_id"]].append(r)
+    ks = sorted({run.k, *run.pass_k})
 
     def metrics(example_ids) -> dict:
-        groups = [per_example[i] for i in example_ids]
-        out = {"n_examples": len(groups), "k": run.k,
-               f"mean@{run.k}": 100 * statistics.fmean(statistics.fmean(r["score"] for r in g) for g in groups)}
-        for k in run.pass_k:
-            out[f"pass@{k}"] = 100 * statistics.fmean(
-                pass_at_k(len(g), sum(r["score"] >= 1.0 for r in g), k) for g in groups)
-        if run.k > 1:
-            out[f"maj@{run.k}"] = 100 * statistics.fmean(majority_score(g) for g in groups)
-        return out
+        groups = [sorted(per_example[i], key=lambda r: r["sample_index"]) for i in example_ids]
+        values = sample_metrics([[r["score"] for r in g] for g in groups], [[r["answer"] for r in g] for g in groups], ks)
+        return {"n_examples": len(groups), "k": run.k, **{key: 100 * v for key, v in values.items()}}
 
     result = metrics(list(per_example))
     sources = defaultdict(list)
@@ -130,12 +130,6 @@ def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
     if len(sources) > 1:
         result["by_source"] = {name: metrics(ids) for name, ids in sorted(sources.items())}
     return result
-
-
-def majority_score(samples: list[dict]) -> float:
-    """The score of the most frequent extracted answer (no answer never wins a vote)."""
-    answer = majority_answer([r["answer"] for r in samples])
-    return next((r["score"] for r in samples if r["answer"] == answer), 0.0) if answer is not None else 0.0
 
 
 def check_suite(suite: EvalConfig) -> None:

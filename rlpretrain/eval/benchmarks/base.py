@@ -3,9 +3,13 @@ extracted and which grader scores it. One registry (`BENCHMARKS`); suites (conf/
 
     bench = BENCHMARKS.get("gsm8k")()
     examples = bench.load(local_path=None, limit=None)        # datasets.load_dataset, or a local file
-    prompt = bench.prompt(examples[0], template="plain", shots=5)   # str, or chat messages
-    answer = bench.extract(completion_text)                    # str | None (None: no answer, scored 0)
+    prompt = bench.prompt(examples[0], template="fewshot", shots=5)   # str, or chat messages
+    answer = bench.extract(completion_text, "fewshot")         # str | None (None: no answer, scored 0)
     scores = GRADERS.get(bench.grader)().grade_batch([answer, ...], [example, ...])   # floats in [0, 1]
+
+Also: `bench.templates` (the template names `prompt` accepts), `bench.stop(template)` (stop strings
+for the engine: a few-shot prompt's next "Question:"), `bench.load_fewshot(local_path)` (where the
+few-shot examples come from on a machine without the hub; otherwise `dataset.fewshot_split`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ class Benchmark(ABC):
     grader: str  # a name in GRADERS
     default_template: str = "plain"
     default_shots: int = 0
-    stop_strings: tuple[str, ...] = ()  # generation ends at any of these (e.g. HumanEval's "\ndef "), beside EOS
+    templates: tuple[str, ...] = ("plain",)  # the names `prompt` accepts; the first few are the papers'
+    # generation ends at any of these (e.g. HumanEval's "\ndef "), beside EOS: the default template's;
+    # `stop(template)` gives them for any template
+    stop_strings: tuple[str, ...] = ()
 
     @abstractmethod
     def load(self, local_path: str | None = None, limit: int | None = None) -> list[Example]:
@@ -54,11 +61,24 @@ class Benchmark(ABC):
     @abstractmethod
     def prompt(self, example: Example, template: str, shots: int) -> str | Messages:
         """The prompt for one example; `template` names one of the benchmark's templates (the papers'),
-        `shots` the number of few-shot examples prepended."""
+        `shots` the number of few-shot examples prepended. A str is sent as it is (no chat template);
+        messages go through the model's chat template, and when the last one is the assistant's, the
+        generation continues it (a prefilled answer start, as evalplus' instruct prompts do)."""
 
     @abstractmethod
-    def extract(self, completion: str) -> str | None:
-        """The answer in a completion, or None when there is none (scored as wrong)."""
+    def extract(self, completion: str, template: str | None = None) -> str | None:
+        """The answer in a completion, or None when there is none (scored as wrong). `template` is the
+        one the prompt was built with (None: `default_template`): AZR's answers sit in <answer> tags,
+        a Minerva few-shot answer after "The final answer is", a boxed template's in \\boxed{}."""
+
+    def stop(self, template: str) -> list[str]:
+        """Strings that end a generation for this template, beside EOS (by default `stop_strings`)."""
+        return list(self.stop_strings)
+
+    def load_fewshot(self, local_path: str | None = None) -> list[Example]:
+        """The pool few-shot examples are drawn from (`dataset.fewshot_split`, or `local_path`); kept
+        for later `prompt(..., shots>0)` calls. Benchmarks without few-shot prompts have none."""
+        raise ValueError(f"benchmark '{self.name}' has no few-shot examples")
 
 
 class Grader(ABC):

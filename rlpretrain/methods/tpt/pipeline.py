@@ -7,8 +7,9 @@ import copy
 import json
 from pathlib import Path
 
+from omegaconf import OmegaConf
 
-from rlpretrain.config import NTPSourceConfig
+
 from rlpretrain.methods.tpt.generate import format_summary as format_generation, generate_thinking
 from rlpretrain.methods.tpt.ntp import format_summary, train_ntp
 
@@ -28,8 +29,8 @@ def run_pipeline(cfg, placer) -> dict:
     for arm in p.arms:
         ntp = copy.deepcopy(p.train)
         ntp.thinking = ARMS[arm]
-        if not ntp.sources:
-            ntp.sources = [NTPSourceConfig(label=generation_label(cfg, p), source="tpt", path=str(out))]
+        if not ntp.sources:  # a merge types the new source by the node's schema
+            ntp = OmegaConf.merge(ntp, {"sources": [{"label": generation_label(cfg, p), "source": "tpt", "path": str(out)}]})
         results[arm] = train_ntp(cfg, ntp, run_dir / arm, placer=placer)
         print(format_summary(arm, results[arm]))
     comparison = {"generation": generation, "arms": results}
