@@ -13,7 +13,9 @@ RUNNERS: Registry = Registry("runner")
 
 def run(cfg):
     import rlpretrain.methods  # noqa: F401  (registers methods and their runners)
+    from rlpretrain.run import open_run
 
+    cfg = open_run(cfg)  # the run directory's record: refuse a fresh run into a used one, restore on resume=auto
     if cfg.method.name in RUNNERS:
         return RUNNERS.get(cfg.method.name)(cfg)
     if cfg.launcher.name == "ray":
