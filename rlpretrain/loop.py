@@ -15,6 +15,7 @@ from pathlib import Path
 import rlpretrain.methods  # noqa: F401  (registers the methods)
 import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
 import rlpretrain.rollout.vllm  # noqa: F401  (registers it; vllm itself is imported on use)
+from rewards import reward_means
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.dumps import dump_rollouts
 import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
@@ -72,7 +73,8 @@ def train(cfg, place=None) -> RunSummary:
             tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
             metrics = {
                 "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
-                **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
+                **reward_means(batch.columns), **method.metrics(batch), **stats, "policy_version": learner.version,
+                "tokens": tokens,
             }
             timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
                        "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}

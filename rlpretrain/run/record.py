@@ -163,7 +163,7 @@ def restore(cfg, current: dict, record: dict, command: Command | None, run_dir: 
                           "or start a new run in another directory")
     cfg = cfg.copy()
     for key, value in restored:
-        OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+        OmegaConf.update(cfg, key, value, merge=True, force_add=True)  # merge: a list of dicts is checked against its schema
     if restored:
         log.info("resume=auto: the run's own settings, from %s: %s", run_dir / RECORD,
                  ", ".join(f"{k}={_show(v)}" for k, v in restored))
