@@ -153,6 +153,7 @@ class DataConfig:
 class RewardSpec:
     name: str = MISSING  # a registered reward name or a dotted path to a function
     weight: float = 1.0
+    conversational: bool = False  # pass prompts/completions as chat messages (TRL's conversational form)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from rlpretrain.jobs.ntp import run_ntp
 from rlpretrain.jobs.rl import run_rl
 from rlpretrain.jobs.rpt import run_rpt
 from rlpretrain.jobs.tpt import run_tpt_generate, run_tpt_pipeline
+from rlpretrain.run import open_run
 
 JOBS = {"rl": run_rl, "rpt": run_rpt, "ntp": run_ntp, "tpt_generate": run_tpt_generate, "tpt_pipeline": run_tpt_pipeline,
         "eval": run_eval}
@@ -34,4 +35,5 @@ def run(cfg):
     name = cfg.job or job_name(cfg.method.name)
     if name not in JOBS:
         raise ValueError(f"unknown job '{name}'; available: {', '.join(sorted(JOBS))}")
+    cfg = open_run(cfg)  # the run directory's record: a fresh run never overwrites one; resume=auto restores it
     return JOBS[name](cfg)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rlpretrain.eval.suite import SAMPLES, check_suite, evaluate_suite
+from rlpretrain.eval.suite import check_suite, evaluate_suite
 from rlpretrain.jobs.launching import launched
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.seeding import seed_everything
@@ -61,9 +61,6 @@ def eval_body(cfg, placer) -> dict:
 def run_eval(cfg) -> None:
     run_dir = Path(cfg.run_dir)
     check_suite(cfg.eval)
-    if (run_dir / SAMPLES).exists() and cfg.resume != "auto":
-        raise ValueError(f"{run_dir} holds an evaluation already: continue it with resume=auto, "
-                         "or choose another hydra.run.dir")
     if cfg.eval.checkpoint:
         if not Path(cfg.eval.checkpoint).is_dir():
             raise FileNotFoundError(f"eval.checkpoint: no directory {cfg.eval.checkpoint}")

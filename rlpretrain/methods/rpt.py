@@ -118,7 +118,8 @@ class RPT(Method):
         if self.needs_prob:
             columns["prediction_first_token_prob"] = self._first_token_probs(rows)
         rewards, per_fn = combine_rewards(self.rewards, [decode(r["prompt_ids"]) for r in rows],
-                                          [r["text"] for r in rows], columns)
+                                          [r["text"] for r in rows], columns,
+                                          completion_ids=[r["completion_ids"] for r in rows], step=step)
         for i, r in enumerate(rows):
             r["reward"] = rewards[i]
             r["per_fn"] = {name: values[i] for name, values in per_fn.items()}
@@ -166,8 +167,7 @@ class RPT(Method):
             "target_ids": [r["target_ids"] for _, r in rows],
             "target_text": [decode(r["target_ids"]) for _, r in rows],
         }
-        if len(names) > 1:
-            columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
+        columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
         timings = {"time/generate": 0.0, "time/score": 0.0}
         for group in groups[:1]:
             timings = dict(group["timings"])
