@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rlpretrain.config import register_configs
+from rlpretrain.config import register_configs, validate
 
 log = logging.getLogger("rlpretrain")
 # conf/ sits beside the package in the repository (installed editable, as the README does)
@@ -27,11 +27,13 @@ def _user_errors():
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _run(cfg: DictConfig) -> None:
     import transformers
+    from hydra.core.hydra_config import HydraConfig
 
     from rlpretrain.jobs import run
 
     transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
     try:
+        validate(cfg, HydraConfig.get().overrides.task)  # every knob, before any work
         summary = run(cfg)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main): one line, not a traceback
         from rlpretrain.run import interrupted_message

@@ -20,7 +20,6 @@ import logging
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
@@ -86,9 +85,10 @@ def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
     """Per item: mean prefix-match reward over the samples, pass@k, and the format-error count."""
     from rlpretrain.prompts.rpt import build_prompt
     from rlpretrain.rollout.base import SamplingParams
+    from rlpretrain.rollout.config import RolloutConfig
     from rlpretrain.rollout.hf import HFEngine
 
-    engine = HFEngine(SimpleNamespace(max_batch_size=opts.max_batch_size), model, tokenizer)
+    engine = HFEngine(RolloutConfig(max_batch_size=opts.max_batch_size), model, tokenizer)
     prompts = []
     for it in items:
         ctx = docs[it.doc][max(0, it.position - opts.max_context):it.position]

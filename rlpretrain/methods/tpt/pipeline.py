@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-
-from rlpretrain.methods.tpt.generate import format_summary as format_generation, generate_thinking
-from rlpretrain.methods.tpt.ntp import format_summary, train_ntp
+from rlpretrain.methods.tpt.generate import TPTGenerateConfig, format_summary as format_generation, generate_thinking
+from rlpretrain.methods.tpt.ntp import NTPConfig, NTPSourceConfig, format_summary, train_ntp
 
 ARMS = {"vanilla": False, "tpt": True}  # arm -> thinking on
+
+
+@dataclass
+class TPTPipelineConfig:
+    """method=tpt_pipeline: generate thinking for `data`, then train one model per arm at one token budget, then compare."""
+    name: str = "tpt_pipeline"
+    generate: TPTGenerateConfig = field(default_factory=TPTGenerateConfig)
+    train: NTPConfig = field(default_factory=NTPConfig)
+    arms: list[str] = field(default_factory=lambda: ["vanilla", "tpt"])  # vanilla: thinking off
 
 
 def run_pipeline(cfg, placer) -> dict:
@@ -29,8 +36,8 @@ def run_pipeline(cfg, placer) -> dict:
     for arm in p.arms:
         ntp = copy.deepcopy(p.train)
         ntp.thinking = ARMS[arm]
-        if not ntp.sources:  # a merge types the new source by the node's schema
-            ntp = OmegaConf.merge(ntp, {"sources": [{"label": generation_label(cfg, p), "source": "tpt", "path": str(out)}]})
+        if not ntp.sources:
+            ntp.sources = [NTPSourceConfig(label=generation_label(cfg, p), source="tpt", path=str(out))]
         results[arm] = train_ntp(cfg, ntp, run_dir / arm, placer=placer)
         print(format_summary(arm, results[arm]))
     comparison = {"generation": generation, "arms": results}
