@@ -65,8 +65,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-# keys that were renamed: the error names the new one
-RENAMED = {"thought_open": "think_open", "thought_close": "think_close"}  # one name for the tags in every method
+# renamed keys -> their new names, for the unknown-key error (RLP's thought tags took the name every method uses)
+RENAMED = {"thought_open": "think_open", "thought_close": "think_close"}
 METHOD_SCHEMAS = {"rlp": RLPConfig, "rpt": RPTConfig, "tpt_generate": TPTGenerateConfig, "ntp": NTPConfig,
                   "tpt_pipeline": TPTPipelineConfig}
 
