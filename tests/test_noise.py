@@ -44,4 +44,5 @@ def test_wilson_interval_and_table_cells():
 def test_thought_content_and_caveat():
     counts = thought_content(["", "  ", "ok .", "hmm", "12 + 30 = 42 , carry 1"])
     assert counts == {"total": 5, "empty": 2, "trivial": 2}
-    assert caveat(counts).startswith("  caveat: 2 of 5 thoughts are empty and 2 more have fewer than 3 words (80% in all)")
+    assert caveat(counts).startswith("  caveat: 2 of 5 thoughts are empty and 2 more have fewer than 3 words (80% in all); "
+                                     "one seed and no control arm (method.arms=[vanilla,tpt,shuffled] adds one")

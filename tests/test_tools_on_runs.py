@@ -49,10 +49,20 @@ def test_eval_and_plot_on_ntp_and_tpt_runs(model_cache, tmp_path, capsys):
     tpt = compose_cfg(*SMALL_MODEL, f"model.cache_dir={model_cache}", "experiment=tpt_quickstart",
                       f"run_dir={tmp_path / 'tpt'}", "tracking.progress=false", "data.num_docs=8",
                       "method.generate.max_thinking_tokens=4", "method.generate.shard_size=8",
-                      "method.generate.batch_size=8", *[o.replace("method.", "method.train.") for o in TINY_NTP])
+                      "method.generate.batch_size=8", "method.arms=[vanilla,tpt,shuffled]",
+                      *[o.replace("method.", "method.train.") for o in TINY_NTP])
     run(tpt)
-    assert "  caveat: " in capsys.readouterr().out  # the thoughts' content, one seed, no control arm
-    for arm in ("vanilla", "tpt"):
+    out = capsys.readouterr().out
+    assert "  tpt - shuffled: " in out and "the shuffled arm is the control" in out
+    from rlpretrain.methods.tpt.generate import load_shards
+    mine, control = load_shards(tmp_path / "tpt" / "thinking"), load_shards(tmp_path / "tpt" / "thinking_shuffled")
+    assert control["doc_id"] == mine["doc_id"] and control["text"] == mine["text"]
+    import random
+    from rlpretrain.seeding import derive_seed
+    order = list(range(8))
+    random.Random(derive_seed(0, 0, "tpt_shuffled_thoughts")).shuffle(order)  # seed 0: the run's
+    assert order != list(range(8)) and control["thinking"] == [mine["thinking"][i] for i in order]
+    for arm in ("vanilla", "tpt", "shuffled"):
         result = _eval(tmp_path / "tpt" / arm / "checkpoints" / "step_000002" / "policy", tmp_path / f"ev-{arm}")
         assert result["num_docs"] == 20
     _plot(tmp_path / "tpt", capsys)  # one figure, a line per arm
