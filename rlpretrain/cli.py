@@ -18,7 +18,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 def _user_errors():
     """Errors that mean "your input is wrong": shown as one line instead of a traceback."""
-    from rewards.registry import RewardError
+    from rlpretrain.rewards.registry import RewardError
     from rlpretrain.data.documents import DataError
     from rlpretrain.models.loading import ModelLoadError
     return (DataError, ModelLoadError, RewardError, FileNotFoundError, KeyError, ValueError)

@@ -15,7 +15,7 @@ from pathlib import Path
 import rlpretrain.methods  # noqa: F401  (registers the methods)
 import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
 import rlpretrain.rollout.vllm  # noqa: F401  (registers it; vllm itself is imported on use)
-from rewards import reward_means
+from rlpretrain.rewards import reward_means
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.dumps import dump_rollouts
 import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)

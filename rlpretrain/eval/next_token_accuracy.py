@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 import torch
 
-from rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
+from rlpretrain.rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
 
 log = logging.getLogger(__name__)
 SPLIT_NAMES = ("easy", "medium", "hard")

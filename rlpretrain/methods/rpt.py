@@ -21,8 +21,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from rewards import build_rewards, combine_rewards
-from rewards.prefix_match import extract_boxed, token_bytes
+from rlpretrain.rewards import build_rewards, combine_rewards
+from rlpretrain.rewards.prefix_match import extract_boxed, token_bytes
 from rlpretrain.data.documents import DataError, DocumentStream, load_documents
 from rlpretrain.data.entropy_filter import cache_key, document_entropies, entropy_prepass, hard_positions
 from rlpretrain.methods.base import METHODS, Method, MethodContext
