@@ -52,7 +52,7 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from rewards.info_gain import information_gain_terms
+    from rlpretrain.rewards.info_gain import information_gain_terms
     from rlpretrain.data.documents import DocumentStream, load_documents
     from rlpretrain.data.positions import POSITION_SAMPLERS
     from rlpretrain.seeding import derive_seed

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rlpretrain.methods  # noqa: F401  (registers the methods)
-from rewards import reward_means
+from rlpretrain.rewards import reward_means
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.dumps import dump_rollouts
 from rlpretrain.launch.local import place_local
@@ -22,6 +22,7 @@ from rlpretrain.methods.base import METHODS, MethodContext
 from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.run import Run
+from rlpretrain.run.summary import Change, fifths
 from rlpretrain.tracking import read_metrics
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,8 @@ class RunSummary:
     run_dir: Path
     steps: int
     wall_seconds: float
-    reward_first: float  # mean reward over the first fifth of the steps
-    reward_last: float  # ... and over the last fifth
+    reward: Change  # reward_mean: first and last fifths of the steps, and the standard error of the change
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def reward_rose(self) -> bool:
-        return self.reward_last > self.reward_first
 
 
 def train(cfg, place=None) -> RunSummary:
@@ -88,9 +84,6 @@ def train(cfg, place=None) -> RunSummary:
 def summarize(run_dir: Path, wall_seconds: float) -> RunSummary:
     rows = read_metrics(run_dir)
     rewards = [m["reward_mean"] for m in rows]
-    fifth = max(1, len(rewards) // 5)
     truncated = length_limit_warning([m["thought_truncated_frac"] for m in rows if "thought_truncated_frac" in m])
-    return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds,
-                      reward_first=statistics.fmean(rewards[:fifth]) if rewards else float("nan"),
-                      reward_last=statistics.fmean(rewards[-fifth:]) if rewards else float("nan"),
+    return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds, reward=fifths(rewards),
                       warnings=[truncated] if truncated else [])

@@ -16,8 +16,8 @@ from typing import Optional
 
 import torch
 
-from rewards import build_rewards, combine_rewards
-from rewards.info_gain import information_gain_terms
+from rlpretrain.rewards import build_rewards, combine_rewards
+from rlpretrain.rewards.info_gain import information_gain_terms
 from rlpretrain.data.documents import DocumentStream, load_documents
 from rlpretrain.data.positions import POSITION_SAMPLERS
 from rlpretrain.checks import require

@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from rewards import build_rewards, combine_rewards
-from rewards.prefix_match import extract_boxed, token_bytes
+from rlpretrain.rewards import build_rewards, combine_rewards
+from rlpretrain.rewards.prefix_match import extract_boxed, token_bytes
 from rlpretrain.data.documents import DataError, DocumentStream, load_documents, split_holdout
 from rlpretrain.data.entropy_filter import hard_positions, position_entropies
 from rlpretrain.methods.base import METHODS, Method, MethodContext
