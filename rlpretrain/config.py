@@ -37,9 +37,11 @@ from rlpretrain.tracking import TrackingConfig
 @dataclass
 class TrainerConfig:
     max_steps: int = 40
+    eval_every: int = 0  # > 0: the `eval` suite on the current weights every this many steps (and at the end)
 
     def __post_init__(self):
         require(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
+        require(self.eval_every >= 0, "eval_every", ">= 0", self.eval_every)
 
 
 @dataclass

@@ -37,9 +37,10 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
 
 
-def train(cfg, place=None) -> RunSummary:
+def train(cfg, place=None, evaluate=None) -> RunSummary:
     """`place(cfg, policy, tokenizer) -> Placement` puts the learner and the engine somewhere
-    (rlpretrain/launch/); default: both in this process."""
+    (rlpretrain/launch/); default: both in this process. `evaluate(engine, tokenizer, step) -> metrics`
+    (the rl job's, with trainer.eval_every) runs on the synced engine; its metrics are logged as eval/*."""
     run = Run(cfg)  # the run directory, its record, the seed
     device = pick_device(cfg.device)
 
@@ -70,6 +71,11 @@ def train(cfg, place=None) -> RunSummary:
             }
             timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
                        "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
+            if evaluate is not None and cfg.trainer.eval_every and (
+                    (step + 1) % cfg.trainer.eval_every == 0 or step + 1 == cfg.trainer.max_steps):
+                t3 = time.perf_counter()
+                metrics.update(evaluate(engine, tokenizer, step + 1))  # after the sync: the current weights
+                timings["time/eval"] = time.perf_counter() - t3
             run.log(step + 1, metrics, timings, reward=f"{metrics['reward_mean']:+.3f}",
                     loss=f"{stats.get('pg_loss', 0.0):+.3f}", tok_s=f"{timings['tokens_per_s']:.0f}")
             if cfg.dump_rollouts:
