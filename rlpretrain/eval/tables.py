@@ -42,8 +42,10 @@ def read_paper_table(path: Path) -> Table:
     return Table(name=name, notes=notes, columns=body[0], rows=body[1:])
 
 
-def cell_value(cell: dict, base: Path) -> tuple[float, str]:
-    """(value, where it came from) of one of our cells."""
+def cell_value(cell: dict, base: Path) -> tuple[float | str, str]:
+    """(value, where it came from) of one of our cells; `text` is a label cell (e.g. RPT's mode)."""
+    if "text" in cell:
+        return str(cell["text"]), ""
     if "results" in cell:
         path = base / cell["results"]
         if not path.exists():
@@ -89,18 +91,23 @@ def as_float(text: str) -> float | None:
         return None
 
 
+def show(value: float | str) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else value
+
+
 def rendered_rows(table: Table) -> list[tuple[str, list[str]]]:
     """(kind, cells) for every row: paper rows as printed, ours, and ours - paper where compared."""
     out = [("paper", row) for row in table.rows]
     for ours in table.ours:
-        cells = [f"{ours['values'][c]:.2f}" if c in ours["values"] else MISSING for c in table.columns[1:]]
+        cells = [show(ours["values"][c]) if c in ours["values"] else MISSING for c in table.columns[1:]]
         out.append(("ours", [ours["label"], *cells]))
         if ours["compare_to"] is not None:
             paper = dict(zip(table.columns, next(r for r in table.rows if r[0] == ours["compare_to"])))
             diffs = []
             for c in table.columns[1:]:
                 p = as_float(paper.get(c, ""))
-                diffs.append(f"{ours['values'][c] - p:+.2f}" if c in ours["values"] and p is not None else MISSING)
+                value = ours["values"].get(c)
+                diffs.append(f"{value - p:+.2f}" if isinstance(value, float) and p is not None else MISSING)
             out.append(("ours - paper", [f"{ours['label']} - {ours['compare_to']}", *diffs]))
     return out
 
@@ -113,7 +120,11 @@ def markdown(table: Table) -> str:
     for note in table.notes[1:]:
         lines.append(f"\nNote (the paper): {note}")
     for ours in table.ours:
-        lines.append(f"\nOurs, {ours['label']}: " + "; ".join(f"{c} from {s}" for c, s in ours["sources"].items())
+        by_source: dict[str, list[str]] = {}
+        for column, source in ours["sources"].items():
+            if source:
+                by_source.setdefault(source, []).append(column)
+        lines.append(f"\nOurs, {ours['label']}: " + "; ".join(f"{', '.join(c)} from {s}" for s, c in by_source.items())
                      + (f". Command: `{ours['command']}`" if ours["command"] else "")
                      + (f". {ours['note']}" if ours["note"] else ""))
     if not table.ours:
@@ -135,18 +146,23 @@ def write_png(table: Table, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [c for c in table.columns[1:] if any(c in o["values"] for o in table.ours)]
-    series = [(r[0] + " (paper)", [as_float(dict(zip(table.columns, r)).get(c, "")) for c in columns]) for r in table.rows]
-    series += [(o["label"], [o["values"].get(c) for c in columns]) for o in table.ours]
+    columns = [c for c in table.columns[1:] if any(isinstance(o["values"].get(c), float) for o in table.ours)]
+    def label(row) -> str:  # the row's name and its text cells (e.g. RPT's mode)
+        return ", ".join([row[0], *(c for c in row[1:] if c and as_float(c) is None and c != "-")])
+
+    series = [(label(r) + " (paper)", [as_float(dict(zip(table.columns, r)).get(c, "")) for c in columns])
+              for r in table.rows]
+    series += [(o["label"] + "".join(f", {v}" for v in o["values"].values() if isinstance(v, str)),
+                [o["values"].get(c) for c in columns]) for o in table.ours]
     series = [(name, [v if v is not None else float("nan") for v in values]) for name, values in series]
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(columns) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(columns) + 2), 3.6 + 0.16 * len(series)))
     for i, (name, values) in enumerate(series):
         ax.bar([x + i * width for x in range(len(columns))], values, width, label=name,
                hatch="//" if "(paper)" not in name else None)
     ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(columns))], columns)
     ax.set_title(table.name, fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))  # below: never over the bars
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
