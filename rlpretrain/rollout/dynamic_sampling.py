@@ -94,7 +94,8 @@ def dynamic_sample_batch(sample: Callable[[int, int], RolloutBatch], target: int
             members.setdefault(g, []).append(i)
         return [(r, rows) for rows in members.values()]  # (round, the group's rows), in order
 
-    result = dynamic_sample(groups, lambda g: [rounds[g[0]].rewards[i] for i in g[1]], target, max_rounds, oversample, tol)
+    result = dynamic_sample(groups, lambda g: [rounds[g[0]].rewards[i] for i in g[1]], target, max_rounds,
+                            oversample, tol)
     batch = RolloutBatch.concat([b.select([i for r, rows in result.groups if r == k for i in rows])
                                  for k, b in enumerate(rounds)])
     batch.stats.update(result.stats())
