@@ -83,7 +83,11 @@ def format_results(results: dict) -> str:
     lines = [f"\neval suite {results['suite']}: {results['model']['checkpoint'] or results['model']['name_or_path']}",
              "| benchmark | examples | metric | value |", "|---|---|---|---|"]
     for label, m in results["benchmarks"].items():
-        for key, value in m.items():
-            if "@" in key:
-                lines.append(f"| {label} | {m['n_examples']} | {key} | {value:.2f} |")
+        k = m["k"]
+        shown = [f"mean@{k}", *sorted((key for key in m if key.startswith("pass@")), key=lambda x: int(x[5:]))]
+        shown += [f"maj@{k}"] if k > 1 else []  # with one sample, mean@1 = pass@1 = maj@1
+        for key in dict.fromkeys(shown):
+            lines.append(f"| {label} | {m['n_examples']} | {key} | {m[key]:.2f} |")
+    for name, value in results.get("aggregates", {}).items():
+        lines.append(f"| {name} (aggregate) | | | {value:.2f} |")
     return "\n".join(lines)
