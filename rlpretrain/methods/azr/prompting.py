@@ -1,0 +1,48 @@
+"""From a task prompt to token ids, and the sampling settings of AZR's generations."""
+
+from __future__ import annotations
+
+from rlpretrain.methods.azr.templates import wrap
+from rlpretrain.methods.thoughts import thought_end_ids
+from rlpretrain.rollout.base import SamplingParams
+
+
+class Prompter:
+    def __init__(self, tokenizer, prompt_format: str, think: bool, max_prompt_tokens: int, rollout_cfg):
+        if max_prompt_tokens < 1:
+            raise ValueError(f"method.max_prompt_tokens must be positive, got {max_prompt_tokens}")
+        self.tokenizer = tokenizer
+        self.format = prompt_format
+        self.think = think
+        self.max_prompt_tokens = max_prompt_tokens
+        self.rollout = rollout_cfg
+        wrap("", prompt_format, tokenizer)  # fail early on a bad format
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        self.stop_ids = sorted(set(eos + thought_end_ids(tokenizer, None)))
+        # a response is over once its answer closes
+        self.stop_strings = list(rollout_cfg.stop_strings) + (["</answer>"] if think else [])
+        self.truncated = 0  # prompts cut to max_prompt_tokens since the last take_truncated()
+
+    def ids(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(wrap(prompt, self.format, self.tokenizer), add_special_tokens=False)["input_ids"]
+        if len(ids) > self.max_prompt_tokens:  # keep the end: the instructions and the opened <think>
+            self.truncated += 1
+            ids = ids[-self.max_prompt_tokens:]
+        return ids
+
+    def take_truncated(self) -> int:
+        n, self.truncated = self.truncated, 0
+        return n
+
+    def sampling(self, n: int, seed: int, temperature: float | None = None) -> SamplingParams:
+        r = self.rollout
+        return SamplingParams(max_new_tokens=r.max_new_tokens, temperature=r.temperature if temperature is None else temperature,
+                              top_p=r.top_p, n=n, stop_token_ids=self.stop_ids, stop_strings=self.stop_strings, seed=seed)
+
+    def text(self, token_ids: list[int]) -> str:
+        """A response's text, without the end-of-turn token that may close it."""
+        text = self.tokenizer.decode(token_ids, skip_special_tokens=False)
+        for tok in (self.tokenizer.eos_token, "<|im_end|>"):
+            if tok and text.endswith(tok):
+                text = text[:-len(tok)]
+        return text
