@@ -112,7 +112,7 @@ def step_share(steps: int) -> None:
 
     from rlpretrain.cli import CONF_DIR
     from rlpretrain.config import register_configs
-    from rlpretrain.runners import run
+    from rlpretrain.jobs import run
     from rlpretrain.tracking import read_metrics
 
     register_configs()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -27,11 +28,15 @@ def _user_errors():
 def _run(cfg: DictConfig) -> None:
     import transformers
 
-    from rlpretrain.runners import run
+    from rlpretrain.jobs import run
 
     transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
     try:
         summary = run(cfg)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main): one line, not a traceback
+        from rlpretrain.run import interrupted_message
+        print(f"\n{interrupted_message(cfg.run_dir)}", file=sys.stderr)
+        sys.exit(130)
     except _user_errors() as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {message}", file=sys.stderr)
@@ -52,6 +57,7 @@ def _run(cfg: DictConfig) -> None:
 
 def main() -> None:
     register_configs()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's stop ends like Ctrl-C
     _run()
 
 

@@ -12,6 +12,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from rlpretrain.eval.config import EvalConfig
+
 
 @dataclass
 class EmbeddedModelConfig:
@@ -112,6 +114,7 @@ class LearnerConfig:
 @dataclass
 class AlgorithmConfig:
     adv_estimator: str = "rloo"
+    adv_weighting: str = "sample"  # group mean/std over samples | token: over completion tokens (not rloo, gae)
     policy_loss: str = "ppo_clip"
     clip_low: float = 0.2
     clip_high: float = 0.2
@@ -150,6 +153,7 @@ class DataConfig:
 class RewardSpec:
     name: str = MISSING  # a registered reward name or a dotted path to a function
     weight: float = 1.0
+    conversational: bool = False  # pass prompts/completions as chat messages (TRL's conversational form)
 
 
 @dataclass
@@ -277,7 +281,7 @@ class RPTConfig:
     name: str = "rpt"
     contexts_per_step: int = 16  # B (paper: 256)
     group_size: int = 8  # G (paper: 8)
-    template: str = "v0"  # v0 | candidates | concise (rlpretrain/methods/rpt_prompts.py)
+    template: str = "v0"  # v0 | candidates | concise (rlpretrain/prompts/rpt.py)
     min_context: int = 8
     max_context: int = 4096  # context tokens kept before t
     target_tokens: int = 32  # continuation tokens a prediction may match (prefix matching)
@@ -362,6 +366,8 @@ class Config:
     resume: Optional[str] = None  # null | auto | a checkpoint directory
     dump_rollouts: bool = False
     run_dir: str = "${hydra:runtime.output_dir}"
+    job: Optional[str] = None  # null: the method's job (rlpretrain/jobs/); `eval`: evaluate on the `eval` suite
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 METHOD_SCHEMAS = {"rlp": RLPConfig, "tpt_generate": TPTGenerateConfig, "ntp": NTPConfig,

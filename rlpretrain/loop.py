@@ -12,24 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-from tqdm import tqdm
-
 import rlpretrain.methods  # noqa: F401  (registers the methods)
-import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
-import rlpretrain.rollout.vllm  # noqa: F401  (registers it; vllm itself is imported on use)
+from rewards import reward_means
 from rlpretrain.algorithms.update import PolicyUpdate
-from rlpretrain.checkpoint import list_checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from rlpretrain.dumps import dump_rollouts
-import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
-import rlpretrain.learner.torch  # noqa: F401  (registers the torch learner)
+from rlpretrain.launch.local import place_local
 from rlpretrain.learner.lora import apply_lora
 from rlpretrain.methods.base import METHODS, MethodContext
 from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
-from rlpretrain.launch.local import place_local
-from rlpretrain.seeding import seed_everything
-from rlpretrain.tracking import Tracker, read_metrics
+from rlpretrain.run import Run
+from rlpretrain.tracking import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +44,7 @@ class RunSummary:
 def train(cfg, place=None) -> RunSummary:
     """`place(cfg, policy, tokenizer) -> Placement` puts the learner and the engine somewhere
     (rlpretrain/launch/); default: both in this process."""
-    started = time.time()
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
+    run = Run(cfg)  # the run directory, its record, the seed
     device = pick_device(cfg.device)
 
     tokenizer, policy = load_model_and_tokenizer(cfg.model, device)
@@ -65,20 +55,10 @@ def train(cfg, place=None) -> RunSummary:
     update = PolicyUpdate(cfg.algorithm, learner, tokenizer.pad_token_id, cfg.rollout.temperature,
                           cfg.trainer.max_steps, on_optimizer_step=method.on_optimizer_step)
 
-    ckpt_root = run_dir / "checkpoints"
-    resume_from = resolve_resume(ckpt_root, cfg.resume)
-    start = load_checkpoint(resume_from, learner, method, update) if resume_from else 0
-    if resume_from:
-        log.info("resumed from %s at step %d", resume_from, start)
-    elif not list_checkpoints(ckpt_root):
-        save_checkpoint(ckpt_root, 0, tokenizer, learner, method, update,  # version 0: the initial weights
-                        dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
-    tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=True), resume_from_step=start)
+    run.resume(tokenizer, learner, method, update, save_initial=True)  # version 0: the initial weights
     try:
         method.prepare(engine)
-        bar = tqdm(range(start, cfg.trainer.max_steps), initial=start, total=cfg.trainer.max_steps,
-                   desc=cfg.experiment_name, unit="step", dynamic_ncols=True, disable=not cfg.tracking.progress)
-        for step in bar:
+        for step in run.steps(cfg.trainer.max_steps):
             t0 = time.perf_counter()
             batch = method.rollout(step, engine)
             t1 = time.perf_counter()
@@ -89,23 +69,20 @@ def train(cfg, place=None) -> RunSummary:
             tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
             metrics = {
                 "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
-                **method.metrics(batch), **stats, "policy_version": learner.version, "tokens": tokens,
+                **reward_means(batch.columns), **method.metrics(batch), **stats, "policy_version": learner.version,
+                "tokens": tokens,
             }
             timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
                        "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
-            tracker.log(step + 1, metrics, timings)
+            run.log(step + 1, metrics, timings, reward=f"{metrics['reward_mean']:+.3f}",
+                    loss=f"{stats.get('pg_loss', 0.0):+.3f}", tok_s=f"{timings['tokens_per_s']:.0f}")
             if cfg.dump_rollouts:
-                dump_rollouts(run_dir, step + 1, batch)
-            bar.set_postfix(reward=f"{metrics['reward_mean']:+.3f}", loss=f"{stats.get('pg_loss', 0.0):+.3f}",
-                            tok_s=f"{timings['tokens_per_s']:.0f}")
-            if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == cfg.trainer.max_steps:
-                save_checkpoint(ckpt_root, step + 1, tokenizer, learner, method, update, cfg.checkpoint.keep_last,
-                                dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
-        bar.close()
+                dump_rollouts(run.dir, step + 1, batch)
+            run.end_step(step + 1)  # a checkpoint every checkpoint.every steps and at the end
     finally:
         method.close()
-        tracker.close()
-    return summarize(run_dir, time.time() - started)
+        run.close()
+    return summarize(run.dir, run.seconds)
 
 
 def summarize(run_dir: Path, wall_seconds: float) -> RunSummary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 
@@ -29,6 +30,7 @@ from rlpretrain.algorithms import (
     trr_pp,
     value_loss,
 )
+from rlpretrain.config import AlgorithmConfig
 
 # Non-contiguous groups of unequal sizes (7: 3 samples, 2: 4 samples, 5: 1 sample).
 REWARDS = [1.0, 0.0, 0.5, 2.0, 1.0, -1.0, 3.0, 0.25]
@@ -98,6 +100,98 @@ def test_trr_pp_whitens_within_each_role():
 def test_trr_pp_without_role_is_a_clear_error():
     with pytest.raises(ValueError, match="trr_pp needs `role`"):
         trr_pp(*_tensors())
+
+
+# Completion token counts for the token-weighted statistics.
+LENGTHS = [3, 1, 4, 2, 5, 1, 2, 6]
+
+
+def _token_expanded(ids, i):
+    """The rewards of sample i's group with every sample repeated once per completion token: token
+    weighting's statistics are the plain statistics of this list."""
+    return [REWARDS[j] for j in range(len(REWARDS)) if ids[j] == ids[i] for _ in range(LENGTHS[j])]
+
+
+def test_trr_pp_token_weighted_against_repeated_samples():
+    role = [0, 1, 1, 0, 2, 1, 0, 0]
+    rewards, group = _tensors()
+    adv = trr_pp(rewards, group, torch.tensor(role), torch.tensor(LENGTHS), eps=1e-6, weighting="token")
+    # role 1: rewards 0.0 (1 token), 0.5 (4 tokens), -1.0 (1 token): mean 1/6, by hand
+    assert (0.0 * 1 + 0.5 * 4 - 1.0 * 1) / 6 == pytest.approx(statistics.mean(_token_expanded(role, 1)))
+    for i, r in enumerate(REWARDS):
+        members = _token_expanded(role, i)
+        alone = sum(role[j] == role[i] for j in range(len(role))) == 1
+        expected = 0.0 if alone else (r - statistics.mean(members)) / (statistics.stdev(members) + 1e-6)
+        assert adv[i].item() == pytest.approx(expected, abs=1e-5)
+    # differs from per-sample weighting on these numbers, so the option is not a no-op
+    assert not torch.allclose(adv, trr_pp(rewards, group, torch.tensor(role), torch.tensor(LENGTHS), eps=1e-6))
+
+
+@pytest.mark.parametrize("name, scope", [("grpo", "group"), ("dr_grpo", "group"), ("reinforce_pp", "batch")])
+def test_group_estimators_token_weighted(name, scope):
+    ids = GROUP if scope == "group" else [0] * len(GROUP)
+    adv = ADVANTAGE_ESTIMATORS.get(name)(*_tensors(), lengths=torch.tensor(LENGTHS), eps=1e-6, weighting="token")
+    for i, r in enumerate(REWARDS):
+        members = _token_expanded(ids, i)
+        if name == "dr_grpo":
+            expected = r - statistics.mean(members)
+        elif sum(ids[j] == ids[i] for j in range(len(ids))) == 1:
+            expected = 0.0
+        else:
+            expected = (r - statistics.mean(members)) / (statistics.stdev(members) + 1e-6)
+        assert adv[i].item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["rloo", "grpo", "dr_grpo", "reinforce_pp", "trr_pp"])
+def test_sample_weighting_ignores_lengths(name):
+    rewards, group = _tensors()
+    role = torch.tensor([0, 1, 1, 0, 2, 1, 0, 0])
+    fn = ADVANTAGE_ESTIMATORS.get(name)
+    assert torch.equal(fn(rewards, group, role, torch.tensor(LENGTHS)), fn(rewards, group, role))
+
+
+def test_adv_weighting_errors():
+    rewards, group = _tensors()
+    lengths = torch.tensor(LENGTHS)
+    with pytest.raises(ValueError, match="rloo's leave-one-out baseline is per sample: algorithm.adv_weighting=token "
+                                         "is not supported"):
+        ADVANTAGE_ESTIMATORS.get("rloo")(rewards, group, lengths=lengths, weighting="token")
+    with pytest.raises(ValueError, match="algorithm.adv_weighting must be one of sample, token, got 'tokens'"):
+        ADVANTAGE_ESTIMATORS.get("grpo")(rewards, group, lengths=lengths, weighting="tokens")
+    with pytest.raises(ValueError, match=r"adv_weighting=token needs `lengths`"):
+        ADVANTAGE_ESTIMATORS.get("grpo")(rewards, group, weighting="token")
+    with pytest.raises(ValueError, match=r"rewards and lengths must be 1-D of the same length, got \(8,\) and \(3,\)"):
+        ADVANTAGE_ESTIMATORS.get("grpo")(rewards, group, lengths=lengths[:3], weighting="token")
+
+
+@pytest.mark.parametrize("estimator, weighting, message", [
+    ("rloo", "token", "rloo's leave-one-out baseline is per sample"),
+    ("grpo", "seq", "algorithm.adv_weighting must be one of sample, token, got 'seq'"),
+    ("gae", "token", "algorithm.adv_weighting=token applies to the group estimators, not to adv_estimator=gae"),
+])
+def test_policy_update_rejects_bad_weighting_when_built(small_model, estimator, weighting, message):
+    from omegaconf import OmegaConf
+
+    from rlpretrain.algorithms.update import PolicyUpdate
+    from rlpretrain.config import LearnerConfig
+    from rlpretrain.learner.torch import TorchLearner
+
+    learner = TorchLearner(OmegaConf.structured(LearnerConfig()), copy.deepcopy(small_model[1]), total_steps=1)
+    cfg = OmegaConf.structured(AlgorithmConfig(adv_estimator=estimator, adv_weighting=weighting))
+    with pytest.raises(ValueError, match=message):
+        PolicyUpdate(cfg, learner, pad_id=0, temperature=1.0, total_steps=1)
+
+
+def test_group_advantages_passes_completion_lengths():
+    from rlpretrain.algorithms.update import group_advantages
+    from rlpretrain.rollout.batch import RolloutBatch
+
+    role = [0, 1, 1, 0, 2, 1, 0, 0]
+    batch = RolloutBatch(prompt_ids=[[1, 2]] * 8, completion_ids=[[5] * n for n in LENGTHS], sampling_logprobs=[],
+                         finish_reasons=["stop"] * 8, rewards=list(REWARDS), group=list(GROUP), policy_version=0,
+                         role=role)
+    expected = trr_pp(*_tensors(), torch.tensor(role), torch.tensor(LENGTHS), weighting="token").tolist()
+    assert group_advantages(batch, "trr_pp", "token") == expected
 
 
 def test_unknown_estimator_lists_the_available_ones():
@@ -174,6 +268,7 @@ def test_aggregation_errors():
 # --- policy losses --------------------------------------------------------------------------
 
 CLIP_LOW, CLIP_HIGH = 0.2, 0.28
+CLIP = AlgorithmConfig(clip_low=CLIP_LOW, clip_high=CLIP_HIGH)  # what the losses read: the algorithm node
 
 
 def test_ppo_clip_hand_numbers_and_gradients():
@@ -189,7 +284,7 @@ def test_ppo_clip_hand_numbers_and_gradients():
     logp = (old + torch.tensor([[math.log(c[0]) for c in cases] + [0.0]])).requires_grad_(True)
     adv = torch.tensor([[c[1] for c in cases] + [1.0]])
     mask = torch.tensor([[1] * len(cases) + [0]])
-    loss, stats = POLICY_LOSSES.get("ppo_clip")(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
+    loss, stats = POLICY_LOSSES.get("ppo_clip")(logp, old, adv, mask, CLIP)
     torch.testing.assert_close(loss[0], torch.tensor([c[2] for c in cases] + [0.0]))
     loss.sum().backward()
     # d loss / d logp = −ρA where the unclipped term is active, 0 where the clip is
@@ -205,8 +300,8 @@ def test_ppo_clip_sequence_advantages_broadcast_over_tokens():
     torch.manual_seed(4)
     logp, old, mask = torch.randn(3, 4), torch.randn(3, 4), torch.ones(3, 4)
     adv = torch.tensor([1.0, -2.0, 0.5])
-    by_seq, _ = ppo_clip(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
-    by_token, _ = ppo_clip(logp, old, adv[:, None].expand(3, 4), mask, CLIP_LOW, CLIP_HIGH)
+    by_seq, _ = ppo_clip(logp, old, adv, mask, CLIP)
+    by_token, _ = ppo_clip(logp, old, adv[:, None].expand(3, 4), mask, CLIP)
     torch.testing.assert_close(by_seq, by_token)
 
 
@@ -217,7 +312,7 @@ def test_gspo_sequence_ratio_value_and_gradient():
     logp.data[2] = old[2] + 0.5  # sequence 2: ratio e^0.5, far above 1 + ε_high
     mask = torch.tensor([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
     adv = torch.tensor([1.0, -1.0, 2.0])
-    loss, stats = gspo(logp, old, adv, mask, CLIP_LOW, CLIP_HIGH)
+    loss, stats = gspo(logp, old, adv, mask, CLIP)
 
     # Sequence level, by hand: s_i = exp(mean over the sequence's tokens of log-ratio).
     seq_losses, ratios = [], []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlpretrain.runners import run
+from rlpretrain.jobs import run
 from rlpretrain.tracking import read_metrics
 from tests.conftest import SMALL_MODEL, compose_cfg, small_run
 

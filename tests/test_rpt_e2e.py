@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
-from rlpretrain.runners import run
+from rlpretrain.jobs import run
 from rlpretrain.tracking import read_metrics
 
 pytestmark = pytest.mark.slow

@@ -142,6 +142,8 @@ def test_a_bad_sync_backend_fails_before_training(small_model):
     engine = HFEngine(OmegaConf.structured(RolloutConfig()), model, tokenizer)
     with pytest.raises(ValueError, match="sync.backend must be one of auto, gloo, nccl, got 'ncl'"):
         resolve_transport(OmegaConf.structured(SyncConfig(backend="ncl")), engine, learner)
+    with pytest.raises(ValueError, match="sync.transport=broadcast sends weights to separate rollout workers: it needs launcher=ray"):
+        resolve_transport(OmegaConf.structured(SyncConfig(transport="broadcast")), engine, learner)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")

@@ -15,7 +15,10 @@ import torch.nn.functional as F
 from rlpretrain.algorithms.objectives import NextTokenObjective
 from rlpretrain.data.packing import StreamPacker, pack_blocks, pack_with_masks
 from rlpretrain.methods.tpt.mixture import Mixture
+from rlpretrain.launch.local import LocalPlacer
 from tests.conftest import SMALL_MODEL, compose_cfg
+
+LOCAL = LocalPlacer()  # the jobs pass the launcher's placer; these tests run in this process
 
 # ---------------------------------------------------------------- packing
 
@@ -268,13 +271,13 @@ def test_generation_resumes_without_loss_or_duplicates(model_cache, tmp_path):
             raise _Crash
 
     with pytest.raises(_Crash):
-        generate_thinking(cfg, on_batch=crash_in_second_shard)
+        generate_thinking(cfg, on_batch=crash_in_second_shard, placer=LOCAL)
     assert (out / "shard_000000.parquet").exists() and not (out / "shard_000001.parquet").exists()
     assert len((out / ".shard_000001.partial.jsonl").read_text().splitlines()) == 4
     with open(out / ".shard_000001.partial.jsonl", "a") as f:
         f.write('{"doc_id": 12, "torn')  # a crash mid-write leaves a torn line: ignored
 
-    summary = generate_thinking(cfg)
+    summary = generate_thinking(cfg, placer=LOCAL)
     assert summary["this_run"]["documents"] == 30 - 8 - 4  # finished work was not redone
     assert summary["shards_done"] == summary["shards_total"] == 4
     assert not list(out.glob(".*partial*")) and not list(out.glob("*.tmp"))
@@ -285,13 +288,13 @@ def test_generation_resumes_without_loss_or_duplicates(model_cache, tmp_path):
     assert set(ds["prompt_name"]) == {"thinking_short"} and set(ds["generator"]) == {"embedded:tiny"}
 
     # an unbroken run writes the same thoughts: per-batch seeds do not depend on where a run stopped
-    unbroken = generate_thinking(_gen_cfg(model_cache, tmp_path / "unbroken"))
+    unbroken = generate_thinking(_gen_cfg(model_cache, tmp_path / "unbroken"), placer=LOCAL)
     assert unbroken["this_run"]["documents"] == 30
     assert load_shards(tmp_path / "unbroken" / "thinking")["thinking"] == ds["thinking"]
 
     # a restart with other settings is refused
     with pytest.raises(ValueError, match="other settings"):
-        generate_thinking(_gen_cfg(model_cache, tmp_path / "run", "method.temperature=1.0"))
+        generate_thinking(_gen_cfg(model_cache, tmp_path / "run", "method.temperature=1.0"), placer=LOCAL)
 
 
 @pytest.mark.slow
@@ -300,12 +303,12 @@ def test_generation_workers_split_shards(model_cache, tmp_path):
 
     out = tmp_path / "shared"
     first = generate_thinking(_gen_cfg(model_cache, tmp_path / "w0", "method.num_workers=3", "method.worker_index=0",
-                                       f"method.output_dir={out}", "method.prompt=random_focus"))
+                                       f"method.output_dir={out}", "method.prompt=random_focus"), placer=LOCAL)
     assert sorted(p.name for p in out.glob("shard_*")) == ["shard_000000.parquet", "shard_000003.parquet"]
     assert first["shards_done"] == 2
     for w in (1, 2):
         generate_thinking(_gen_cfg(model_cache, tmp_path / f"w{w}", "method.num_workers=3", f"method.worker_index={w}",
-                                   f"method.output_dir={out}", "method.prompt=random_focus"))
+                                   f"method.output_dir={out}", "method.prompt=random_focus"), placer=LOCAL)
     ds = load_shards(out)
     assert ds["doc_id"] == list(range(30))
     assert all(p >= 0 for p in ds["focus_position"])
@@ -331,9 +334,9 @@ def test_ntp_tpt_and_cpt_equal_budgets_and_exact_resume(model_cache, tmp_path):
     from rlpretrain.tracking import read_metrics
 
     thinking_dir = tmp_path / "gen" / "thinking"
-    generate_thinking(_gen_cfg(model_cache, tmp_path / "gen", "data.num_docs=16"))
-    tpt = train_ntp(_ntp_overrides(model_cache, tmp_path / "tpt", thinking_dir))
-    cpt = train_ntp(_ntp_overrides(model_cache, tmp_path / "cpt", thinking_dir, "method.thinking=false"))
+    generate_thinking(_gen_cfg(model_cache, tmp_path / "gen", "data.num_docs=16"), placer=LOCAL)
+    tpt = train_ntp(_ntp_overrides(model_cache, tmp_path / "tpt", thinking_dir), placer=LOCAL)
+    cpt = train_ntp(_ntp_overrides(model_cache, tmp_path / "cpt", thinking_dir, "method.thinking=false"), placer=LOCAL)
     assert tpt["steps"] == cpt["steps"] == 4 and tpt["tokens_trained"] == cpt["tokens_trained"] == 1024
     assert tpt["doc_tokens_seen"] < cpt["doc_tokens_seen"]  # thinking takes part of TPT's budget
     metrics = read_metrics(tmp_path / "tpt")
@@ -344,6 +347,6 @@ def test_ntp_tpt_and_cpt_equal_budgets_and_exact_resume(model_cache, tmp_path):
 
     # kill after step 2 (drop the later checkpoint), resume: the same metrics as the unbroken run
     shutil.rmtree(tmp_path / "tpt" / "checkpoints" / "step_000004")
-    train_ntp(_ntp_overrides(model_cache, tmp_path / "tpt", thinking_dir, "resume=auto"))
+    train_ntp(_ntp_overrides(model_cache, tmp_path / "tpt", thinking_dir, "resume=auto"), placer=LOCAL)
     resumed = read_metrics(tmp_path / "tpt")
     assert resumed == metrics

@@ -140,7 +140,7 @@ def test_quickstart_runs_with_vllm(small_cfg):  # last: its own LLM's teardown b
 def test_vllm_as_a_separate_ray_worker(small_cfg):
     """The separate-worker layout: vLLM in a Ray actor, weights by broadcast after every step."""
     pytest.importorskip("ray")
-    from rlpretrain.runners import run
+    from rlpretrain.jobs import run
     from rlpretrain.tracking import read_metrics
 
     summary = run(small_cfg("rollout=vllm", "launcher=ray", "launcher.learner_cpus=0.5", "launcher.worker_cpus=0.5",

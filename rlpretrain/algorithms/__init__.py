@@ -17,6 +17,7 @@ from rlpretrain.algorithms.losses import (
     KL_ESTIMATORS,
     LOSS_AGG_MODES,
     POLICY_LOSSES,
+    PolicyLossConfig,
     agg_denominator,
     agg_numerator,
     aggregate,
@@ -33,6 +34,6 @@ __all__ = [
     "ADVANTAGE_ESTIMATORS", "register_adv_est", "rloo", "grpo", "dr_grpo", "reinforce_pp", "trr_pp",
     "token_logprobs", "entropy_from_logits", "next_token_loss",
     "LOSS_AGG_MODES", "agg_numerator", "agg_denominator", "aggregate",
-    "KL_ESTIMATORS", "kl_penalty", "POLICY_LOSSES", "register_policy_loss", "ppo_clip", "gspo",
+    "KL_ESTIMATORS", "kl_penalty", "POLICY_LOSSES", "PolicyLossConfig", "register_policy_loss", "ppo_clip", "gspo",
     "gae", "value_loss", "ValueHead", "PolicyValueHead", "ValueModel",
 ]

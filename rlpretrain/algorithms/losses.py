@@ -8,7 +8,7 @@ at padded positions are garbage, so that neither the value nor its gradient can 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor
@@ -116,7 +116,19 @@ def kl_penalty(logprobs: Tensor, ref_logprobs: Tensor, estimator: str) -> Tensor
 
 # --- policy losses --------------------------------------------------------------------------
 
-PolicyLoss = Callable[..., tuple[Tensor, dict[str, Tensor]]]
+class PolicyLossConfig(Protocol):
+    """What a policy loss reads from its config: the `algorithm` node (config.AlgorithmConfig), where a
+    new loss's own knobs go too. Every policy loss has the signature
+
+        fn(logprobs: Tensor[N, L], old_logprobs: Tensor[N, L], advantages: Tensor[N] | Tensor[N, L],
+           mask: Tensor[N, L], cfg: PolicyLossConfig) -> (loss [N, L], stats)
+    """
+
+    clip_low: float
+    clip_high: float
+
+
+PolicyLoss = Callable[[Tensor, Tensor, Tensor, Tensor, PolicyLossConfig], tuple[Tensor, dict[str, Tensor]]]
 
 POLICY_LOSSES: Registry[PolicyLoss] = Registry("policy loss")
 register_policy_loss = POLICY_LOSSES.register
@@ -154,7 +166,7 @@ def _clipped_objective(ratio: Tensor, log_ratio: Tensor, advantages: Tensor, mas
 
 @register_policy_loss("ppo_clip")
 def ppo_clip(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor,
-             clip_low: float, clip_high: float) -> tuple[Tensor, dict[str, Tensor]]:
+             cfg: PolicyLossConfig) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO's clipped surrogate (Schulman et al., arXiv 1707.06347) with a token-level ratio
     ρ_t = exp(log π_θ(y_t) − log π_old(y_t)) and DAPO's asymmetric clip range.
 
@@ -164,12 +176,12 @@ def ppo_clip(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: T
     mask = mask != 0
     log_ratio = torch.where(mask, logprobs - old_logprobs, torch.zeros_like(logprobs))
     log_ratio = log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
-    return _clipped_objective(torch.exp(log_ratio), log_ratio, advantages, mask, clip_low, clip_high)
+    return _clipped_objective(torch.exp(log_ratio), log_ratio, advantages, mask, cfg.clip_low, cfg.clip_high)
 
 
 @register_policy_loss("gspo")
 def gspo(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor,
-         clip_low: float, clip_high: float) -> tuple[Tensor, dict[str, Tensor]]:
+         cfg: PolicyLossConfig) -> tuple[Tensor, dict[str, Tensor]]:
     """GSPO (Zheng et al., arXiv 2507.18071): a sequence-level, length-normalised ratio
     s_i = exp(mean_t (log π_θ(y_t) − log π_old(y_t))), clipped per sequence.
 
@@ -186,4 +198,4 @@ def gspo(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tenso
     live = torch.where(mask, logprobs, torch.zeros_like(logprobs))
     log_ratio = seq_log_ratio.detach() + live - live.detach()
     token_log_ratio = token_log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)  # approx_kl's exp()
-    return _clipped_objective(torch.exp(log_ratio), token_log_ratio, advantages, mask, clip_low, clip_high)
+    return _clipped_objective(torch.exp(log_ratio), token_log_ratio, advantages, mask, cfg.clip_low, cfg.clip_high)

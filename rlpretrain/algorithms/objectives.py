@@ -91,7 +91,7 @@ class PolicyGradientObjective:
         logp, entropy, micro = token_stats(module, micro, self.temperature, with_entropy=cfg.entropy_coef > 0)
         mask = _shifted(micro, "loss_mask")
         old = _shifted(micro, "old_logprobs") if "old_logprobs" in micro else logp.detach()
-        loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg.clip_low, cfg.clip_high)
+        loss_mat, stats = self.policy_loss(logp, old, _shifted(micro, "advantages"), mask, cfg)
         stats = {f"pg/{k}": float(v) for k, v in stats.items()}
         # rollout-learner mismatch and its correction (rollout_correction.py): weights computed before the
         # update from a separate π_old, or, on-policy, from this forward's own log-probs (no extra pass)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS
+from rlpretrain.algorithms.advantages import ADVANTAGE_ESTIMATORS, check_weighting
 from rlpretrain.algorithms.objectives import PolicyGradientObjective, token_stats
 from rlpretrain.algorithms.rollout_correction import check_config, mismatch_and_weights, require_sampling_logprobs
 from rlpretrain.learner.base import Learner, TensorBatch
@@ -22,12 +22,13 @@ from rlpretrain.models.forward_options import forward_options, set_forward_optio
 from rlpretrain.rollout.batch import RolloutBatch
 
 
-def group_advantages(batch: RolloutBatch, estimator: str) -> list[float]:
+def group_advantages(batch: RolloutBatch, estimator: str, weighting: str = "sample") -> list[float]:
     fn = ADVANTAGE_ESTIMATORS.get(estimator)
     rewards = torch.tensor(batch.rewards, dtype=torch.float32)
     group = torch.tensor(batch.group, dtype=torch.long)
     role = torch.tensor(batch.role, dtype=torch.long) if batch.role is not None else None
-    return fn(rewards, group, role).tolist()
+    lengths = torch.tensor([len(c) for c in batch.completion_ids], dtype=torch.long)
+    return fn(rewards, group, role, lengths, weighting=weighting).tolist()
 
 
 @torch.no_grad()
@@ -68,10 +69,13 @@ class PolicyUpdate:
         self.objective = PolicyGradientObjective(cfg, temperature)
         self.critic = None
         if cfg.adv_estimator == "gae":
+            if cfg.adv_weighting != "sample":
+                raise ValueError(f"algorithm.adv_weighting={cfg.adv_weighting} applies to the group estimators, "
+                                 "not to adv_estimator=gae (its advantages are per token already)")
             from rlpretrain.algorithms.critic_update import Critic
             self.critic = Critic(cfg, learner.module, learner.cfg, total_steps)
         else:
-            ADVANTAGE_ESTIMATORS.get(cfg.adv_estimator)  # fail early on a typo
+            check_weighting(cfg.adv_estimator, cfg.adv_weighting)  # fail early on a typo or an unsupported weighting
         # KL is measured against the initial policy, frozen
         self.reference = frozen_copy(learner) if cfg.kl_coef > 0 else None
 
@@ -85,7 +89,7 @@ class PolicyUpdate:
     def __call__(self, batch: RolloutBatch) -> dict[str, float]:
         cfg = self.cfg
         if self.critic is None:
-            batch.advantages = group_advantages(batch, cfg.adv_estimator)
+            batch.advantages = group_advantages(batch, cfg.adv_estimator, cfg.adv_weighting)
             tensors = batch.to_tensors(self.pad_id)
         else:
             tensors = batch.to_tensors(self.pad_id)

@@ -93,3 +93,12 @@ class DocumentStream:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.index = state["epoch"], state["index"]
+
+
+def split_holdout(texts: list[str], holdout: int) -> tuple[list[str], list[str]]:
+    """The last `holdout` documents are the evaluation set, never trained on."""
+    if holdout <= 0:
+        return texts, []
+    if holdout >= len(texts):
+        raise DataError(f"method.eval.holdout_docs={holdout} leaves no training documents (corpus: {len(texts)})")
+    return texts[:-holdout], texts[-holdout:]

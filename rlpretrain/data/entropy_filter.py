@@ -19,6 +19,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from functools import partial
 from typing import Callable, Sequence
 
 import torch
@@ -135,3 +136,13 @@ def hard_positions(dataset, threshold: float, num_docs: int) -> list[list[int]]:
         if e >= threshold:
             out[d].append(p)
     return out
+
+
+def position_entropies(docs: list[list[int]], proxy, pad_id: int, m, cache_dir: Path, identity: dict,
+                       max_tokens: int, progress: bool = True):
+    """The cached pre-pass over `docs` (a `datasets.Dataset` of doc_id, position, entropy)."""
+    digest = hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]
+    key = cache_key(docs=digest, k=m.entropy_top_k, window=m.entropy_window, **identity)
+    score = partial(document_entropies, proxy, k=m.entropy_top_k, pad_id=pad_id, max_tokens=max_tokens,
+                    window=m.entropy_window)
+    return entropy_prepass(docs, cache_dir / key, score, shard_docs=m.entropy_shard_docs, progress=progress)

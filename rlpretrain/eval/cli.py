@@ -27,7 +27,7 @@ def _load_texts(args, run_cfg) -> list[str]:
 
     if args.data is None and run_cfg is not None:
         from rlpretrain.data.documents import load_documents
-        from rlpretrain.methods.rpt import split_holdout
+        from rlpretrain.data.documents import split_holdout
         holdout = args.holdout or run_cfg.method.eval.holdout_docs
         return split_holdout(load_documents(run_cfg.data, run_cfg.seed), holdout)[1]
     if args.data in (None, "synthetic"):

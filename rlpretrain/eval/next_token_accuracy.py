@@ -84,7 +84,7 @@ def standard_correct(model, docs, items, opts: EvalOptions, pad_id: int) -> list
 
 def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
     """Per item: mean prefix-match reward over the samples, pass@k, and the format-error count."""
-    from rlpretrain.methods.rpt_prompts import build_prompt
+    from rlpretrain.prompts.rpt import build_prompt
     from rlpretrain.rollout.base import SamplingParams
     from rlpretrain.rollout.hf import HFEngine
 
@@ -185,8 +185,7 @@ def options_from_cfg(cfg) -> EvalOptions:
 
 
 def heldout_docs(cfg, tokenizer) -> list[list[int]]:
-    from rlpretrain.data.documents import DataError, load_documents
-    from rlpretrain.methods.rpt import split_holdout
+    from rlpretrain.data.documents import DataError, load_documents, split_holdout
 
     _, held = split_holdout(load_documents(cfg.data, cfg.seed), cfg.method.eval.holdout_docs)
     if not held:
@@ -197,8 +196,9 @@ def heldout_docs(cfg, tokenizer) -> list[list[int]]:
 
 def evaluate_run_start(cfg) -> dict:
     """Choose the held-out positions with the initial model as proxy; evaluate it if eval.before."""
-    from rlpretrain.data.entropy_filter import columns
-    from rlpretrain.methods.rpt import cache_root, load_proxy, position_entropies, proxy_identity
+    from rlpretrain.data.entropy_filter import columns, position_entropies
+    from rlpretrain.models.build_cache import cache_root
+    from rlpretrain.models.proxy import load_proxy, proxy_identity
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 
     out_dir = Path(cfg.run_dir) / "eval"

@@ -1,6 +1,7 @@
 """launcher=ray: learner ranks and rollout workers as Ray actors, on one machine or a cluster.
 
-    driver ──► learner rank 0 actor: runs the loop (method, rewards, update, checkpoints, logs)
+    driver ──► learner rank 0 actor: runs the job's body (for RL: the loop, with method, rewards,
+               update, checkpoints, logs), given a placer for its learner and engine
                ├─ learner ranks 1..N-1 actors: their share of each batch (DeepSpeed data parallel)
                └─ rollout worker actors: generate; take weights over the broadcast transport
 
@@ -21,9 +22,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from rlpretrain.learner.base import LEARNERS, Learner
-from rlpretrain.rollout.base import ROLLOUT_ENGINES, RolloutEngine
-from rlpretrain.rollout.sync import WeightSyncError, receive_weights, resolve_sync_backend, sync_group
+from rlpretrain.launch.local import build_engine, build_learner, record_placement
+from rlpretrain.launch.placement import Placement
+from rlpretrain.learner.base import Learner
+from rlpretrain.rollout.base import RolloutEngine
+from rlpretrain.rollout.sync import WEIGHT_TRANSPORTS, WeightSyncError, receive_weights, resolve_sync_backend, sync_group
 
 
 def _free_port() -> int:
@@ -74,7 +77,7 @@ class LearnerRank:
         from rlpretrain.learner.lora import apply_lora
 
         _, policy = _load(self.cfg)
-        self.learner = build_learner(self.cfg, apply_lora(policy, self.cfg.learner.lora))
+        self.learner = build_learner(self.cfg, apply_lora(policy, self.cfg.learner.lora), self.cfg.trainer.max_steps)
 
     def train_step(self, batch, loss):
         return self.learner.train_step(batch, loss)
@@ -85,26 +88,56 @@ class LearnerRank:
     def load_checkpoint(self, directory: str, state: dict) -> None:
         self.learner.load_checkpoint(Path(directory), state)
 
-    def run(self, followers, workers, sync_port: int, sync_backend: str):
-        from rlpretrain.loop import train
+    def pid(self) -> int:
+        return os.getpid()
 
-        def build(cfg, policy, tokenizer):
-            learner = build_learner(cfg, policy)
-            if followers:
-                learner = DataParallelLearner(learner, followers)
-            group = sync_group("127.0.0.1", sync_port, 0, 1 + len(workers), cfg.sync.timeout_s,  # hosts the store
-                               sync_backend)
-            engine = RemoteEngine(workers, group, learner if cfg.launcher.verify_sync else None,
-                                  Path(cfg.run_dir) / "sync_checks.jsonl")
-            return learner, engine
-
-        return train(self.cfg, build=build)
+    def run(self, body, followers, workers, sync_port: int, sync_backend: str):
+        """The job's body, here: `body(cfg, placer)`; the placer hands it this rank's learner
+        (driving the followers) and an engine over the workers."""
+        return body(self.cfg, RayPlacer(followers, workers, sync_port, sync_backend))
 
 
-def build_learner(cfg, policy) -> Learner:
-    import rlpretrain.learner.deepspeed  # noqa: F401  (registers the learners in this process)
-    import rlpretrain.learner.torch  # noqa: F401
-    return LEARNERS.get(cfg.learner.name)(cfg.learner, policy, total_steps=cfg.trainer.max_steps)
+class RayPlacer:
+    """A job's learner and engine on Ray: the learner in this actor (rank 0, driving the other
+    ranks), the engine a proxy for the rollout-worker actors, weights over a broadcast group."""
+
+    name = "ray"
+
+    def __init__(self, followers, workers, sync_port: int, sync_backend: str):
+        self.followers, self.workers = followers, workers
+        self.sync_port, self.sync_backend = sync_port, sync_backend
+
+    def _describe(self, learner: bool, engine: bool) -> dict:
+        import ray
+
+        out: dict = {"launcher": self.name}
+        if learner:
+            out["learner"] = {"pid": os.getpid(), "ray_actor": True, "ranks": 1 + len(self.followers)}
+        if engine:
+            out["engine"] = {"ray_actor": True, "workers": len(self.workers),
+                             "pids": ray.get([w.pid.remote() for w in self.workers])}
+        return out
+
+    def learner(self, cfg, model, total_steps: int, run_dir) -> Learner:
+        learner = build_learner(cfg, model, total_steps)
+        record_placement(run_dir, self._describe(learner=True, engine=False))
+        return DataParallelLearner(learner, self.followers) if self.followers else learner
+
+    def engine(self, cfg, model, tokenizer, run_dir, verify_with: Learner | None = None) -> "RemoteEngine":
+        if not self.workers:
+            raise ValueError("this job runs no rollout workers (launcher.num_rollout_workers is 0 for it)")
+        group = sync_group("127.0.0.1", self.sync_port, 0, 1 + len(self.workers), cfg.sync.timeout_s,  # hosts the store
+                           self.sync_backend)
+        record_placement(run_dir, self._describe(learner=False, engine=True))
+        return RemoteEngine(self.workers, group, verify_with, Path(run_dir) / "sync_checks.jsonl")
+
+    def place(self, cfg, policy, tokenizer) -> Placement:
+        if cfg.sync.transport not in ("auto", "broadcast"):
+            raise ValueError(f"sync.transport={cfg.sync.transport}: launcher=ray sends weights to its rollout "
+                             "workers by broadcast; leave sync.transport at auto")
+        learner = self.learner(cfg, policy, cfg.trainer.max_steps, cfg.run_dir)
+        engine = self.engine(cfg, None, tokenizer, cfg.run_dir, learner if cfg.launcher.verify_sync else None)
+        return Placement(learner, engine, WEIGHT_TRANSPORTS.get("broadcast")(cfg.sync))
 
 
 class DataParallelLearner(Learner):
@@ -169,10 +202,11 @@ class RolloutWorker:
         self.cfg = OmegaConf.create(cfg)
         seed_everything(self.cfg.seed)
         tokenizer, model = _load(self.cfg)
-        import rlpretrain.rollout.hf  # noqa: F401  (registers the engines)
-        import rlpretrain.rollout.vllm  # noqa: F401
-        self.engine = ROLLOUT_ENGINES.get(self.cfg.rollout.name)(self.cfg.rollout, model, tokenizer)
+        self.engine = build_engine(self.cfg, model, tokenizer)
         self.group = None
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def join(self, host: str, port: int, rank: int, size: int, backend: str) -> None:
         self.group = sync_group(host, port, rank, size, self.cfg.sync.timeout_s, backend)
@@ -237,7 +271,10 @@ class RemoteEngine(RolloutEngine):
                                     "tensors": len(expected), "equal": True}) + "\n")
 
 
-def train_on_ray(cfg):
+def run_on_ray(cfg, body, rollout_workers: bool = True):
+    """Run `body(cfg, placer)` in learner rank 0's actor, beside the other learner ranks and, when the
+    job generates (`rollout_workers`), the rollout workers. `body` must be importable by name (Ray
+    pickles it by reference). Returns what it returns."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # or Ray writes a token under the home directory
     import ray
 
@@ -247,15 +284,16 @@ def train_on_ray(cfg):
     if L.num_learners > 1 and cfg.learner.deepspeed.zero_stage == 3:
         raise ValueError("launcher=ray with several learner ranks needs learner.deepspeed.zero_stage 1 or 2: "
                          "rank 0 scores rewards on its own, so it needs whole weights")
-    if L.num_rollout_workers < 1:
+    if rollout_workers and L.num_rollout_workers < 1:
         raise ValueError("launcher.num_rollout_workers must be at least 1")
     plain = OmegaConf.to_container(cfg, resolve=True)
-    needed = L.num_learners * L.learner_cpus + L.num_rollout_workers * L.worker_cpus
+    num_workers = L.num_rollout_workers if rollout_workers else 0
+    needed = L.num_learners * L.learner_cpus + num_workers * L.worker_cpus
     ray.init(address=L.address, num_cpus=None if L.address else max(os.cpu_count() or 1, needed),
              include_dashboard=False, log_to_driver=True)
     try:
         gpus = ray.cluster_resources().get("GPU", 0.0)
-        actors = L.num_learners + L.num_rollout_workers
+        actors = L.num_learners + num_workers
         learner_gpus = gpu_share(L.learner_gpus, cfg.device, gpus, actors)
         worker_gpus = gpu_share(L.worker_gpus, cfg.device, gpus, actors)
         learner_actor = ray.remote(LearnerRank).options(num_cpus=L.learner_cpus, num_gpus=learner_gpus)
@@ -267,11 +305,11 @@ def train_on_ray(cfg):
         host = ray.get(rank0.node_ip.remote())
         followers = [learner_actor.remote(plain, r, L.num_learners, host, master_port)
                      for r in range(1, L.num_learners)]
-        workers = [worker_actor.remote(plain) for _ in range(L.num_rollout_workers)]
+        workers = [worker_actor.remote(plain) for _ in range(num_workers)]
         # joins complete once rank 0 joins; setups rendezvous with rank 0's learner, built inside its loop
         side = [w.join.remote(host, sync_port, 1 + k, 1 + len(workers), sync_backend) for k, w in enumerate(workers)]
         side += [f.setup.remote() for f in followers]
-        run = rank0.run.remote(followers, workers, sync_port, sync_backend)
+        run = rank0.run.remote(body, followers, workers, sync_port, sync_backend)
         while True:  # a follower or worker that fails must stop the run, not leave rank 0 waiting
             ready, _ = ray.wait([run, *side], num_returns=1)
             ray.get(ready[0])  # raises that actor's error

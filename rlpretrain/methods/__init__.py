@@ -3,7 +3,6 @@
 from rlpretrain.methods import azr  # noqa: F401
 from rlpretrain.methods import rlp  # noqa: F401
 from rlpretrain.methods import rpt  # noqa: F401
-from rlpretrain.methods import tpt  # noqa: F401  (registers the tpt_generate, ntp and tpt_pipeline runners)
 from rlpretrain.methods.base import METHODS, Method
 
 __all__ = ["METHODS", "Method"]

@@ -107,9 +107,9 @@ class RLP(Method):
             "target_text": [decode(t) for t in target_ids],
         }
         rewards, per_fn = combine_rewards(self.rewards, [decode(p) for p in prompt_ids],
-                                          [decode(c, skip_special_tokens=False) for c in completion_ids], columns)
-        if len(per_fn) > 1:
-            columns.update({f"reward/{name}": values for name, values in per_fn.items()})
+                                          [decode(c, skip_special_tokens=False) for c in completion_ids], columns,
+                                          completion_ids=completion_ids, step=step)
+        columns.update({f"reward/{name}": values for name, values in per_fn.items()})
         return RolloutBatch(prompt_ids=prompt_ids, completion_ids=completion_ids, sampling_logprobs=logprobs,
                             finish_reasons=finish, rewards=rewards, group=group,
                             policy_version=self.ctx.version, columns=columns,

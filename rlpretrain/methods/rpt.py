@@ -5,85 +5,34 @@ Next-token reasoning: for a context x_<t (a document prefix at a hard position) 
 matching against the true continuation (rewards/prefix_match.py). GRPO with G samples per
 context, KL 0, one update per batch (the algorithm config); dynamic sampling from a given step
 (rlpretrain/rollout/dynamic_sampling.py). Positions come from the entropy pre-pass
-(rlpretrain/data/entropy_filter.py). The rpt runner (below) adds the optional format warm-up and
-the before/after next-token-accuracy evaluation (rlpretrain/eval/) around the shared loop.
+(rlpretrain/data/entropy_filter.py). The rpt job (rlpretrain/jobs/rpt.py) adds the optional format warm-up and
+the before/after next-token-accuracy evaluation (rlpretrain/eval/) around the rl job.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import random
 import statistics
 import time
-from functools import partial
 from pathlib import Path
 
 from rewards import build_rewards, combine_rewards
 from rewards.prefix_match import extract_boxed, token_bytes
-from rlpretrain.data.documents import DataError, DocumentStream, load_documents
-from rlpretrain.data.entropy_filter import cache_key, document_entropies, entropy_prepass, hard_positions
+from rlpretrain.data.documents import DataError, DocumentStream, load_documents, split_holdout
+from rlpretrain.data.entropy_filter import hard_positions, position_entropies
 from rlpretrain.methods.base import METHODS, Method, MethodContext
-from rlpretrain.methods.rpt_prompts import TEMPLATES, build_prompt
-from rlpretrain.models.device import module_device
+from rlpretrain.models.build_cache import cache_root
+from rlpretrain.models.proxy import load_proxy, proxy_identity
 from rlpretrain.models.scorer import TeacherForcedScorer
+from rlpretrain.prompts.rpt import TEMPLATES, build_prompt
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
 from rlpretrain.rollout.batch import RolloutBatch
 from rlpretrain.rollout.dynamic_sampling import dynamic_sample
-from rlpretrain.runners import RUNNERS
 from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
-
-
-def split_holdout(texts: list[str], holdout: int) -> tuple[list[str], list[str]]:
-    """The last `holdout` documents are the evaluation set, never trained on."""
-    if holdout <= 0:
-        return texts, []
-    if holdout >= len(texts):
-        raise DataError(f"method.eval.holdout_docs={holdout} leaves no training documents (corpus: {len(texts)})")
-    return texts[:-holdout], texts[-holdout:]
-
-
-def cache_root(model_cfg) -> Path:
-    from rlpretrain.models.embedded import default_cache_dir
-    return Path(model_cfg.cache_dir) if model_cfg.cache_dir else default_cache_dir()
-
-
-def load_proxy(path: str | None, tokenizer, fallback_module):
-    """The proxy model: `fallback_module` (the policy's initial weights) when path is None."""
-    if not path:
-        return fallback_module
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    proxy_tok = AutoTokenizer.from_pretrained(path)
-    if proxy_tok.get_vocab() != {k: v for k, v in tokenizer.get_vocab().items() if k in proxy_tok.get_vocab()}:
-        raise ValueError(f"method.proxy_model '{path}' has another vocabulary than the policy: "
-                         "the entropy positions would not line up")
-    device = module_device(fallback_module)  # beside the policy: the pre-pass scores on the same device
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32
-                                                ).to(device).eval()
-
-
-def position_entropies(docs: list[list[int]], proxy, pad_id: int, m, cache_dir: Path, identity: dict,
-                       max_tokens: int, progress: bool = True):
-    """The cached pre-pass over `docs` (a `datasets.Dataset` of doc_id, position, entropy)."""
-    digest = hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]
-    key = cache_key(docs=digest, k=m.entropy_top_k, window=m.entropy_window, **identity)
-    score = partial(document_entropies, proxy, k=m.entropy_top_k, pad_id=pad_id, max_tokens=max_tokens,
-                    window=m.entropy_window)
-    return entropy_prepass(docs, cache_dir / key, score, shard_docs=m.entropy_shard_docs, progress=progress)
-
-
-def proxy_identity(cfg) -> dict:
-    m = cfg.method
-    if m.proxy_model:
-        return {"proxy": m.proxy_model}
-    from omegaconf import OmegaConf
-    emb = OmegaConf.to_container(cfg.model.embedded, resolve=True) if cfg.model.name_or_path.startswith("embedded:") else None
-    return {"proxy": cfg.model.gguf_file or cfg.model.name_or_path, "embedded": emb}
 
 
 @METHODS.register("rpt")
@@ -169,7 +118,8 @@ class RPT(Method):
         if self.needs_prob:
             columns["prediction_first_token_prob"] = self._first_token_probs(rows)
         rewards, per_fn = combine_rewards(self.rewards, [decode(r["prompt_ids"]) for r in rows],
-                                          [r["text"] for r in rows], columns)
+                                          [r["text"] for r in rows], columns,
+                                          completion_ids=[r["completion_ids"] for r in rows], step=step)
         for i, r in enumerate(rows):
             r["reward"] = rewards[i]
             r["per_fn"] = {name: values[i] for name, values in per_fn.items()}
@@ -217,8 +167,7 @@ class RPT(Method):
             "target_ids": [r["target_ids"] for _, r in rows],
             "target_text": [decode(r["target_ids"]) for _, r in rows],
         }
-        if len(names) > 1:
-            columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
+        columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
         timings = {"time/generate": 0.0, "time/score": 0.0}
         for group in groups[:1]:
             timings = dict(group["timings"])
@@ -249,21 +198,3 @@ class RPT(Method):
 
     def load_state_dict(self, state: dict) -> None:
         self.stream.load_state_dict(state["stream"])
-
-
-@RUNNERS.register("rpt")
-def run_rpt(cfg):
-    """The RL loop, with RPT's optional format warm-up before it and evaluation around it."""
-    from rlpretrain.eval.next_token_accuracy import evaluate_run_start, evaluate_run_end
-    from rlpretrain.loop import train
-    from rlpretrain.methods.rpt_warmup import ensure_format_warmup
-
-    if cfg.method.format_warmup.steps > 0:
-        cfg.model.name_or_path, cfg.model.gguf_file = str(ensure_format_warmup(cfg)), None
-        log.info("RPT: starting from the format-warmed model %s", cfg.model.name_or_path)
-    ev = cfg.method.eval
-    state = evaluate_run_start(cfg) if (ev.before or ev.after) else None
-    summary = train(cfg)
-    if state is not None:
-        evaluate_run_end(cfg, state)
-    return summary

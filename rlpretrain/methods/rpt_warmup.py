@@ -27,8 +27,8 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from rlpretrain.data.synthetic import FILLER_THOUGHTS, _digitwise_thought, arithmetic_corpus
-from rlpretrain.methods.rpt_prompts import build_prompt
-from rlpretrain.models.build_cache import build_once
+from rlpretrain.prompts.rpt import build_prompt
+from rlpretrain.models.build_cache import build_once, cache_root
 from rlpretrain.models.embedded import BUILD_VERSION
 
 SUM_AT_END = re.compile(r"(\d+) \+ (\d+) =\s*(\d*)$")
@@ -73,8 +73,6 @@ def warmup_key(cfg, base: str) -> str:
 
 def ensure_format_warmup(cfg) -> Path:
     """The warmed model's directory (built on first use, cached, safe against concurrent builders)."""
-    from rlpretrain.methods.rpt import cache_root
-
     target = cache_root(cfg.model) / f"rpt-format-{warmup_key(cfg, cfg.model.name_or_path)}"
     return build_once(target, lambda out: build_format_warmup(cfg, out))
 
@@ -83,7 +81,7 @@ def build_format_warmup(cfg, out_dir: Path) -> list[float]:
     from types import SimpleNamespace
 
     from rlpretrain.algorithms.objectives import NextTokenObjective
-    from rlpretrain.data.documents import load_documents
+    from rlpretrain.data.documents import load_documents, split_holdout
     from rlpretrain.learner.microbatch import pad_right
     from rlpretrain.learner.torch import TorchLearner
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
@@ -93,7 +91,6 @@ def build_format_warmup(cfg, out_dir: Path) -> list[float]:
     if cfg.data.source == "synthetic_arithmetic":  # a corpus of its own, apart from training and evaluation
         texts = arithmetic_corpus(max(200, w.examples // 4), seed=30_000 + cfg.seed, think_prob=0.0)
     else:
-        from rlpretrain.methods.rpt import split_holdout
         texts, _ = split_holdout(load_documents(cfg.data, cfg.seed), cfg.method.eval.holdout_docs)
     examples = format_examples(tokenizer, texts, cfg, w.examples, seed=cfg.seed)
     lcfg = SimpleNamespace(lr=w.lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0, lr_schedule="cosine",

@@ -24,3 +24,12 @@ def build_once(target: Path, build: Callable[[Path], object]) -> Path:
             build(tmp)
             os.replace(tmp, target)
     return target
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("RLPRETRAIN_CACHE", Path.home() / ".cache" / "rlpretrain"))
+
+
+def cache_root(model_cfg) -> Path:
+    """Where built models and pre-pass results are kept: `model.cache_dir`, else $RLPRETRAIN_CACHE."""
+    return Path(model_cfg.cache_dir) if model_cfg.cache_dir else default_cache_dir()

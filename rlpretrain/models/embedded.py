@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -21,14 +20,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from rlpretrain.models.build_cache import build_once
+from rlpretrain.models.build_cache import build_once, default_cache_dir
 from rlpretrain.models.special_tokens import EOS, PAD, THINK_CLOSE, THINK_OPEN
 
 BUILD_VERSION = 3  # bump when the build recipe changes, so stale caches are not reused (3: fused AdamW)
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("RLPRETRAIN_CACHE", Path.home() / ".cache" / "rlpretrain"))
 
 
 def ensure_embedded_model(name: str, cfg, cache_dir: str | None = None) -> Path:

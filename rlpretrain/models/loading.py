@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
-from rlpretrain.models.embedded import default_cache_dir, ensure_embedded_model
+from rlpretrain.models.build_cache import cache_root
+from rlpretrain.models.embedded import ensure_embedded_model
 from rlpretrain.models.gguf import ensure_gguf_model
 from rlpretrain.models.special_tokens import ensure_think_tokens
 
@@ -33,7 +33,7 @@ def pick_device(name: str) -> torch.device:
 
 def resolve_model_path(cfg) -> str:
     if cfg.gguf_file:  # name_or_path is then only the model's label
-        return str(ensure_gguf_model(cfg.gguf_file, Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()))
+        return str(ensure_gguf_model(cfg.gguf_file, cache_root(cfg)))
     path = cfg.name_or_path
     if path.startswith("embedded:"):
         return str(ensure_embedded_model(path.split(":", 1)[1], cfg.embedded, cfg.cache_dir))

@@ -214,15 +214,12 @@ class Broadcast(WeightTransport):
 
 
 def resolve_transport(cfg_sync, engine, learner) -> WeightTransport:
-    """`auto`: shared when the engine samples from the learner's module, broadcast for separate
-    workers, reload otherwise."""
+    """For an engine in the learner's process (launcher=local). `auto`: shared when the engine
+    samples from the learner's module, reload otherwise. (launcher=ray places `broadcast` itself.)"""
     resolve_sync_backend(cfg_sync.backend, gpus_on_both_sides=False)  # a typo fails before training
     name = cfg_sync.transport
+    if name == "broadcast":
+        raise ValueError("sync.transport=broadcast sends weights to separate rollout workers: it needs launcher=ray")
     if name == "auto":
-        if getattr(engine, "module", None) is learner.module:
-            name = "shared"
-        elif getattr(engine, "sync_group", None) is not None:
-            name = "broadcast"
-        else:
-            name = "reload"
+        name = "shared" if getattr(engine, "module", None) is learner.module else "reload"
     return WEIGHT_TRANSPORTS.get(name)(cfg_sync)

@@ -1,9 +1,5 @@
 """TPT (Thinking-augmented Pre-Training, arXiv 2509.20186): the offline thinking generator, the
-next-token trainer (also the continued-pretraining baseline, `method=ntp`) and the two together."""
+next-token trainer (also the continued-pretraining baseline, `method=ntp`) and the two together.
 
-from rlpretrain.methods.tpt import generate, ntp, pipeline
-from rlpretrain.runners import RUNNERS
-
-RUNNERS.register("tpt_generate")(generate.run)
-RUNNERS.register("ntp")(ntp.run)
-RUNNERS.register("tpt_pipeline")(pipeline.run)
+They are not RL methods: the jobs tpt_generate, ntp and tpt_pipeline (rlpretrain/jobs/) run them.
+"""

@@ -132,15 +132,15 @@ def _thinking_text(tokenizer, token_ids: list[int], close: str, close_id, eos_id
     return text.strip(), reason
 
 
-def generate_thinking(cfg, gen=None, out_dir: str | Path | None = None, on_batch=None) -> dict:
+def generate_thinking(cfg, gen=None, out_dir: str | Path | None = None, on_batch=None, *, placer) -> dict:
     """Run (or resume) this worker's part of the job. `on_batch(shard, n_done)` is called after each
-    saved batch (tests raise from it to simulate a crash). Returns the summary (also in summary.json)."""
-    import rlpretrain.rollout.hf  # noqa: F401  (registers the hf engine)
+    saved batch (tests raise from it to simulate a crash). `placer` (rlpretrain/launch/: local or
+    Ray) puts the engine. Returns the summary (also in summary.json)."""
     from tqdm import tqdm
 
     from rlpretrain.data.documents import load_documents
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
-    from rlpretrain.rollout.base import ROLLOUT_ENGINES, SamplingParams
+    from rlpretrain.rollout.base import SamplingParams
 
     gen = gen if gen is not None else cfg.method
     if gen.prompt not in PROMPTS:
@@ -163,7 +163,7 @@ def generate_thinking(cfg, gen=None, out_dir: str | Path | None = None, on_batch
     run_stats = {"documents": 0, "generated_tokens": 0, "seconds": 0.0}
     if todo:
         tokenizer, model = load_model_and_tokenizer(cfg.model, pick_device(cfg.device))
-        engine = ROLLOUT_ENGINES.get(cfg.rollout.name)(cfg.rollout, model, tokenizer)
+        engine = placer.engine(cfg, model, tokenizer, out)
         stop_ids, stop_strings, close_id = _stop_ids(tokenizer, gen.think_close)
         prompt_fn = PROMPTS.get(gen.prompt)
         pending = {i: _read_partial(_partial_path(out, i)) for i in todo}
@@ -274,8 +274,3 @@ def format_summary(summary: dict) -> str:
                      f"({run['docs_per_s']:.2f} docs/s, {run['tokens_per_s']:.0f} tokens/s)")
     return "\n".join(lines)
 
-
-def run(cfg):
-    summary = generate_thinking(cfg)
-    print(format_summary(summary))
-    return None

@@ -31,7 +31,7 @@ from rlpretrain.data.documents import DATA_SOURCES, DataError, load_documents
 from rlpretrain.data.packing import StreamPacker
 from rlpretrain.methods.tpt.mixture import Mixture
 from rlpretrain.models.device import module_device, to_device
-from rlpretrain.seeding import derive_seed, seed_everything
+from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 LOSS_ON = ("all", "thinking")
@@ -280,25 +280,20 @@ def num_steps(cfg, ntp) -> int:
     return cfg.trainer.max_steps
 
 
-def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
-    """Train (or resume with cfg.resume) one next-token run; returns the summary (also summary.json)."""
-    from tqdm import tqdm
-
-    from rlpretrain.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-    import rlpretrain.learner.deepspeed  # noqa: F401  (registers it; deepspeed itself is imported on use)
-    from rlpretrain.learner.torch import LEARNERS
+def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None, *, placer) -> dict:
+    """Train (or resume with cfg.resume) one next-token run; returns the summary (also summary.json).
+    `ntp` (default cfg.method) and `run_dir` (default cfg.run_dir): a sub-run of a pipeline.
+    `placer` (rlpretrain/launch/: local or Ray) puts the learner."""
     from rlpretrain.models.loading import pick_device
-    from rlpretrain.tracking import Tracker
+    from rlpretrain.run import Run
+    from rlpretrain.tracking import read_metrics
 
     ntp = ntp if ntp is not None else cfg.method
     if ntp.separator not in ("eos", "none"):
         raise ValueError(f"method.separator must be eos or none, got '{ntp.separator}'")
     if ntp.seq_len < 2 or ntp.batch_size < 1:
         raise ValueError("method.seq_len must be >= 2 and method.batch_size >= 1")
-    started = time.time()
-    run_dir = Path(run_dir or cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
+    run = Run(cfg, run_dir, desc=f"{cfg.experiment_name} ntp", record=sub_run_record(cfg, ntp, run_dir))
     device = pick_device(cfg.device)
     sources = load_sources(cfg, ntp)  # before the model: a data mistake fails fast
     tokenizer, model = load_model(cfg, ntp, device)
@@ -313,56 +308,59 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None) -> dict:
     packer = StreamPacker(ntp.seq_len, separator, ntp.packing, tokenizer.pad_token_id)
     stream = PackedStream(sources, builder, mixture, packer, ntp.thinking)
     steps = num_steps(cfg, ntp)
-    learner = LEARNERS.get(cfg.learner.name)(cfg.learner, model, total_steps=steps)
+    learner = placer.learner(cfg, model, steps, run_dir)
     objective = NextTokenObjective()
-    holder = _CheckpointState(stream)
     heldout = eval_docs(cfg, ntp, tokenizer, sources)
     bos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
 
-    ckpt_root = run_dir / "checkpoints"
-    resume_from = resolve_resume(ckpt_root, cfg.resume)
-    start = load_checkpoint(resume_from, learner, holder) if resume_from else 0
-    tracker = Tracker(run_dir, cfg.tracking, OmegaConf.to_container(cfg, resolve=False), resume_from_step=start)
+    start = run.resume(tokenizer, learner, _CheckpointState(stream))
     first_eval = None
     if heldout and start == 0:
         first_eval = heldout_loss(model, heldout, bos)
-        tracker.log(0, {"eval_loss": first_eval}, {})
+        run.log(0, {"eval_loss": first_eval}, {})
     tokens_per_step = ntp.batch_size * ntp.seq_len
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"{cfg.experiment_name} ntp", unit="step",
-               dynamic_ncols=True, disable=not cfg.tracking.progress)
-    stats: dict = {}
-    for step in bar:
-        t0 = time.perf_counter()
-        batch = stream.next_batch(ntp.batch_size)
-        stats = learner.train_step(batch, objective)  # the learner moves each micro-batch to the model
-        seconds = time.perf_counter() - t0
-        metrics = {**stats, "tokens": int(batch["attention_mask"].sum()), "loss_tokens": int(batch["loss_mask"][:, 1:].sum()),
-                   "tokens_total": (step + 1) * tokens_per_step, "samples_seen": sum(stream.counts["samples"]),
-                   "doc_tokens_seen": stream.counts["doc_tokens"], "sample_tokens_seen": stream.counts["sample_tokens"]}
-        if heldout and ntp.eval_every and (step + 1) % ntp.eval_every == 0 and step + 1 != steps:
-            metrics["eval_loss"] = heldout_loss(model, heldout, bos)
-        if heldout and step + 1 == steps:
-            metrics["eval_loss"] = heldout_loss(model, heldout, bos)
-        tracker.log(step + 1, metrics, {"time/step": seconds, "tokens_per_s": metrics["tokens"] / seconds})
-        bar.set_postfix(loss=f"{stats.get('ntp_loss', float('nan')):.3f}", tok_s=f"{metrics['tokens'] / seconds:.0f}")
-        if (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0) or step + 1 == steps:
-            save_checkpoint(ckpt_root, step + 1, tokenizer, learner, holder, keep_last=cfg.checkpoint.keep_last,
-                            dtype=cfg.checkpoint.dtype, optimizer=cfg.checkpoint.optimizer)
-    bar.close()
-    tracker.close()
-    from rlpretrain.tracking import read_metrics
-    evals = [m["eval_loss"] for m in read_metrics(run_dir) if "eval_loss" in m]
-    losses = [m["ntp_loss"] for m in read_metrics(run_dir) if "ntp_loss" in m]
+    try:
+        for step in run.steps(steps):
+            t0 = time.perf_counter()
+            batch = stream.next_batch(ntp.batch_size)
+            stats = learner.train_step(batch, objective)  # the learner moves each micro-batch to the model
+            seconds = time.perf_counter() - t0
+            metrics = {**stats, "tokens": int(batch["attention_mask"].sum()),
+                       "loss_tokens": int(batch["loss_mask"][:, 1:].sum()),
+                       "tokens_total": (step + 1) * tokens_per_step, "samples_seen": sum(stream.counts["samples"]),
+                       "doc_tokens_seen": stream.counts["doc_tokens"], "sample_tokens_seen": stream.counts["sample_tokens"]}
+            if heldout and ntp.eval_every and (step + 1) % ntp.eval_every == 0 and step + 1 != steps:
+                metrics["eval_loss"] = heldout_loss(model, heldout, bos)
+            if heldout and step + 1 == steps:
+                metrics["eval_loss"] = heldout_loss(model, heldout, bos)
+            run.log(step + 1, metrics, {"time/step": seconds, "tokens_per_s": metrics["tokens"] / seconds},
+                    loss=f"{stats.get('ntp_loss', float('nan')):.3f}", tok_s=f"{metrics['tokens'] / seconds:.0f}")
+            run.end_step(step + 1)
+    finally:
+        run.close()
+    evals = [m["eval_loss"] for m in read_metrics(run.dir) if "eval_loss" in m]
+    losses = [m["ntp_loss"] for m in read_metrics(run.dir) if "ntp_loss" in m]
     summary = {
-        "run_dir": str(run_dir), "steps": steps, "thinking": bool(ntp.thinking), "tokens_trained": steps * tokens_per_step,
+        "run_dir": str(run.dir), "steps": steps, "thinking": bool(ntp.thinking), "tokens_trained": steps * tokens_per_step,
         "train_loss_last": losses[-1] if losses else None, "eval_loss_first": evals[0] if evals else first_eval,
         "eval_loss_last": evals[-1] if evals else None, "heldout_docs": len(heldout),
         "samples_per_source": dict(zip([s.label for s in sources], stream.counts["samples"])),
         "doc_tokens_seen": stream.counts["doc_tokens"], "sample_tokens_seen": stream.counts["sample_tokens"],
-        "wall_seconds": round(time.time() - started, 1),
+        "wall_seconds": round(run.seconds, 1),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def sub_run_record(cfg, ntp, run_dir) -> dict | None:
+    """A pipeline arm's run.yaml: the run's config with this arm's next-token settings as its method,
+    so that the tools read the arm as the ntp run it is. None for a plain run (cfg itself)."""
+    if run_dir is None:
+        return None
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["method"] = OmegaConf.to_container(OmegaConf.create(ntp), resolve=True) if OmegaConf.is_config(ntp) else ntp
+    config["run_dir"] = str(run_dir)
+    return config
 
 
 def format_summary(name: str, s: dict) -> str:
@@ -370,8 +368,3 @@ def format_summary(name: str, s: dict) -> str:
     return (f"{name}: {s['steps']} steps, {s['tokens_trained']} tokens ({s['doc_tokens_seen']} document tokens), "
             f"train loss {s['train_loss_last']:.4f}{ev}  [{s['wall_seconds']:.0f} s, {s['run_dir']}]")
 
-
-def run(cfg):
-    summary = train_ntp(cfg)
-    print("\n" + format_summary(cfg.experiment_name, summary))
-    return None

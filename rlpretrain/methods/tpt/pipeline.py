@@ -7,30 +7,31 @@ import copy
 import json
 from pathlib import Path
 
+from omegaconf import OmegaConf
 
-from rlpretrain.config import NTPSourceConfig
+
 from rlpretrain.methods.tpt.generate import format_summary as format_generation, generate_thinking
 from rlpretrain.methods.tpt.ntp import format_summary, train_ntp
 
 ARMS = {"vanilla": False, "tpt": True}  # arm -> thinking on
 
 
-def run_pipeline(cfg) -> dict:
+def run_pipeline(cfg, placer) -> dict:
     p = cfg.method
     unknown = [a for a in p.arms if a not in ARMS]
     if unknown:
         raise ValueError(f"method.arms: unknown {unknown}; choose from {sorted(ARMS)}")
     run_dir = Path(cfg.run_dir)
     out = Path(p.generate.output_dir or run_dir / "thinking")
-    generation = generate_thinking(cfg, p.generate, out)
+    generation = generate_thinking(cfg, p.generate, out, placer=placer)
     print(format_generation(generation))
     results = {}
     for arm in p.arms:
         ntp = copy.deepcopy(p.train)
         ntp.thinking = ARMS[arm]
-        if not ntp.sources:
-            ntp.sources = [NTPSourceConfig(label=generation_label(cfg, p), source="tpt", path=str(out))]
-        results[arm] = train_ntp(cfg, ntp, run_dir / arm)
+        if not ntp.sources:  # a merge types the new source by the node's schema
+            ntp = OmegaConf.merge(ntp, {"sources": [{"label": generation_label(cfg, p), "source": "tpt", "path": str(out)}]})
+        results[arm] = train_ntp(cfg, ntp, run_dir / arm, placer=placer)
         print(format_summary(arm, results[arm]))
     comparison = {"generation": generation, "arms": results}
     (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=2))
@@ -39,20 +40,3 @@ def run_pipeline(cfg) -> dict:
 
 def generation_label(cfg, p) -> str:
     return p.generate.source_name or cfg.data.path or cfg.data.source
-
-
-def run(cfg):
-    comparison = run_pipeline(cfg)
-    arms = comparison["arms"]
-    print(f"\n{cfg.experiment_name}: held-out next-token loss on original documents, equal token budgets")
-    for arm, s in arms.items():
-        print(f"  {arm:8s} {s['eval_loss_last']:.4f}   ({s['tokens_trained']} tokens trained, "
-              f"{s['doc_tokens_seen']} of them document tokens)")
-    if {"vanilla", "tpt"} <= set(arms):
-        diff = arms["tpt"]["eval_loss_last"] - arms["vanilla"]["eval_loss_last"]
-        print(f"  tpt - vanilla: {diff:+.4f} ({'TPT lower' if diff < 0 else 'TPT not lower'})")
-    print(f"  run dir: {cfg.run_dir}")
-    return None
-
-
-__all__ = ["run", "run_pipeline"]

@@ -1,0 +1,1 @@
+"""Prompt templates that a method and its evaluation share (below both, so eval never imports a method)."""
