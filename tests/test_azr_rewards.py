@@ -54,3 +54,16 @@ def test_trr_pp_whitens_each_task_type_and_role_separately():
     for i, key in enumerate(samples):  # (r - mean) / std over the samples of the same (task type, role)
         mine = [rw for s, rw in zip(samples, rewards) if s == key]
         assert adv[i].item() == pytest.approx((rewards[i] - statistics.fmean(mine)) / statistics.stdev(mine), rel=1e-5)
+
+
+def test_trr_pp_token_weighted_option():
+    """algorithm.adv_weighting=token: each completion token counts once in its (task type, role) group."""
+    samples = [("deduction", "solve")] * 3 + [("induction", "propose")] * 2
+    rewards, lengths = [1.0, -0.5, -1.0, 0.25, -0.5], [2, 5, 1, 3, 4]
+    adv = ADVANTAGE_ESTIMATORS.get("trr_pp")(torch.tensor(rewards), torch.arange(5),
+                                             torch.tensor([role_id(t, r) for t, r in samples]),
+                                             torch.tensor(lengths), eps=0.0, weighting="token")
+    for i, key in enumerate(samples):
+        expanded = [rw for s, rw, n in zip(samples, rewards, lengths) if s == key for _ in range(n)]  # L copies
+        assert adv[i].item() == pytest.approx((rewards[i] - statistics.fmean(expanded)) / statistics.stdev(expanded),
+                                              rel=1e-5)
