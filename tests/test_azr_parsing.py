@@ -2,7 +2,8 @@
 
 import pytest
 
-from rlpretrain.methods.azr.parsing import answer_text, blocks, parse_proposal, parse_solution
+from rlpretrain.methods.azr.parsing import answer_text, blocks, opened_block, parse_proposal, parse_solution
+from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.tasks import SEED_INPUT, SEED_PROGRAM, Task, role_id, seed_tasks
 from rlpretrain.methods.azr.templates import propose_prompt, solve_prompt, wrap
 
@@ -72,6 +73,17 @@ def test_wrap_formats():
         wrap("TASK", "chat", NoTemplate())
     with pytest.raises(ValueError, match="prompt_format must be one of"):
         wrap("TASK", "xml", None)
+    with pytest.raises(ValueError, match="prompt_format=r1 is the think template: it needs method.think=true"):
+        wrap("TASK", "r1", None, think=False)
+
+
+def test_prefilled_block_is_part_of_the_response():
+    assert opened_block("input") == "```input\n"
+    # the prompt ends with the fence, so the parsed response starts with it
+    assert parse_proposal("deduction", opened_block("python") + "def f(a):\n    return a\n```\n```input\n1\n```",
+                          think=False).well_formed
+    with pytest.raises(ValueError, match="prefill_block needs method.think=false"):
+        Prompter(None, "none", True, 100, None, prefill_block=True)
 
 
 def test_six_trr_groups():

@@ -33,6 +33,7 @@ class AZRConfig:
     zero_reward: str = "paper"  # a valid proposal with learnability 0 gets 0 (paper) | -0.5 (official code)
     prompt_format: str = "r1"  # r1: the R1 think template as plain text | chat: in the chat template | none
     think: bool = True  # responses follow <think>…</think><answer>…</answer>; false: the whole response is the answer
+    prefill_block: bool = False  # think=false only: the prompt opens the answer's first block (```python, ...) for small models
     max_prompt_tokens: int = 6144  # longer prompts keep their last tokens (paper: 6144)
     banned_modules: list[str] = field(default_factory=lambda: list(BANNED_MODULES))
     sandbox: AZRSandboxConfig = field(default_factory=AZRSandboxConfig)

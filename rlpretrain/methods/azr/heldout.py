@@ -22,17 +22,19 @@ from rlpretrain.methods.azr.executor import Executor
 from rlpretrain.methods.azr.parsing import parse_solution
 from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.tasks import Task
-from rlpretrain.methods.azr.templates import solve_prompt
+from rlpretrain.methods.azr.templates import solve_request
 from rlpretrain.rollout.hf import HFEngine
 from rlpretrain.run.record import load_run_config
 
 
 def solver_accuracy(model, tokenizer, cfg, tasks: list[Task], executor: Executor) -> dict[str, dict]:
     m = cfg.method
-    prompter = Prompter(tokenizer, m.prompt_format, m.think, m.max_prompt_tokens, cfg.rollout)
-    outs = HFEngine(cfg.rollout, model, tokenizer).generate([prompter.ids(solve_prompt(t)) for t in tasks],
+    prompter = Prompter.from_config(tokenizer, cfg)
+    requests = [solve_request(t) for t in tasks]
+    outs = HFEngine(cfg.rollout, model, tokenizer).generate([prompter.ids(p, b) for p, b in requests],
                                                             prompter.sampling(1, 0, temperature=0.0))
-    answers = [parse_solution(t.type, prompter.text(o[0].token_ids), m.think) for t, o in zip(tasks, outs)]
+    answers = [parse_solution(t.type, prompter.text(o[0].token_ids, b), m.think)
+               for t, o, (_, b) in zip(tasks, outs, requests)]
     right = check_answers(executor, tasks, answers, list(m.banned_modules))
     out = {}
     for kind in dict.fromkeys(t.type for t in tasks):

@@ -24,11 +24,11 @@ from pathlib import Path
 from rlpretrain.methods.azr.buffers import TaskBuffer
 from rlpretrain.methods.azr.checks import check_answers
 from rlpretrain.methods.azr.executor import Executor
-from rlpretrain.methods.azr.parsing import parse_proposal, parse_solution
+from rlpretrain.methods.azr.parsing import PROPOSAL_BLOCK, parse_proposal, parse_solution
 from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.rewards import ZERO_REWARD_MODES, learnability, proposer_reward, solve_reward
 from rlpretrain.methods.azr.tasks import TASK_TYPES, Task, role_id, seed_tasks
-from rlpretrain.methods.azr.templates import propose_prompt, solve_prompt
+from rlpretrain.methods.azr.templates import propose_prompt, solve_request
 from rlpretrain.methods.azr.validation import validate
 from rlpretrain.methods.base import METHODS, Method, MethodContext
 from rlpretrain.rollout.base import RolloutEngine
@@ -65,7 +65,7 @@ class AZR(Method):
         self.run_dir = Path(cfg.run_dir)
         self.types = list(m.task_types)
         self.banned = list(m.banned_modules)
-        self.prompter = Prompter(ctx.tokenizer, m.prompt_format, m.think, m.max_prompt_tokens, cfg.rollout)
+        self.prompter = Prompter.from_config(ctx.tokenizer, cfg)
         seeds = seed_tasks()
         self.buffers = {t: TaskBuffer(m.buffer_cap, seeds[t]) for t in TASK_TYPES}
         self.heldout: dict[str, list[Task]] = {t: [] for t in TASK_TYPES}
@@ -137,13 +137,14 @@ class AZR(Method):
 
     # ------------------------------------------------------------ phases
 
-    def _generate(self, engine: RolloutEngine, prompts: list[str], n: int, seed: int):
-        """[(prompt ids, [completions], [texts])] per prompt."""
+    def _generate(self, engine: RolloutEngine, prompts: list[tuple[str, str]], n: int, seed: int):
+        """(prompt text, the answer's first block) -> [(prompt ids, [completions], [texts])] per prompt."""
         if not prompts:
             return []
-        ids = [self.prompter.ids(p) for p in prompts]
+        ids = [self.prompter.ids(p, block) for p, block in prompts]
         outs = engine.generate(ids, self.prompter.sampling(n, seed))
-        return [(p, cs, [self.prompter.text(c.token_ids) for c in cs]) for p, cs in zip(ids, outs)]
+        return [(i, cs, [self.prompter.text(c.token_ids, block) for c in cs])
+                for i, cs, (_, block) in zip(ids, outs, prompts)]
 
     def _propose(self, engine: RolloutEngine, rng: random.Random, seed: int) -> list[dict]:
         """B proposals per task type, generated in one call and validated in one sandbox batch."""
@@ -158,7 +159,7 @@ class AZR(Method):
                 else:
                     refs = self.buffers[t].references(m.references, rng)
                     plan.append((t, propose_prompt(t, references=refs, banned=self.banned, timeout=timeout), ""))
-        generated = self._generate(engine, [p for _, p, _ in plan], 1, seed)
+        generated = self._generate(engine, [(p, PROPOSAL_BLOCK[t]) for t, p, _ in plan], 1, seed)
         proposals = [parse_proposal(t, texts[0], m.think, m.induction_inputs) for (t, _, _), (_, _, texts) in zip(plan, generated)]
         checked = validate(self.executor, [(t, p, prog) for (t, _, prog), p in zip(plan, proposals)],
                            m.determinism_runs, self.banned, m.min_induction_pairs)
@@ -182,10 +183,10 @@ class AZR(Method):
         # learnability: n solver rollouts per valid proposal (not trained on); then B solver tasks per type
         valid = [r for r in proposed if r["validated"].valid]
         n = m.learnability_rollouts
-        estimates = self._generate(engine, [solve_prompt(r["validated"].task) for r in valid], n,
+        estimates = self._generate(engine, [solve_request(r["validated"].task) for r in valid], n,
                                    derive_seed(self.seed, step, "azr-estimate"))
         solve_tasks = [task for t in self.types for task in self.buffers[t].draw(m.batch_per_task_role, rng)]
-        solved = self._generate(engine, [solve_prompt(t) for t in solve_tasks], 1, derive_seed(self.seed, step, "azr-solve"))
+        solved = self._generate(engine, [solve_request(t) for t in solve_tasks], 1, derive_seed(self.seed, step, "azr-solve"))
         t2 = time.perf_counter()
 
         tasks = [r["validated"].task for r in valid for _ in range(n)] + solve_tasks

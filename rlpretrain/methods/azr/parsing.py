@@ -54,6 +54,12 @@ def parse_proposal(task_type: str, response: str, think: bool = True, max_inputs
 
 
 SOLUTION_BLOCK = {"deduction": "output", "abduction": "input", "induction": "python"}
+PROPOSAL_BLOCK = {"deduction": "python", "abduction": "python", "induction": "input"}  # the first one asked for
+
+
+def opened_block(lang: str) -> str:
+    """The opening fence that `method.prefill_block` writes at the start of the response."""
+    return f"```{lang}\n"
 
 
 def parse_solution(task_type: str, response: str, think: bool = True) -> str | None:

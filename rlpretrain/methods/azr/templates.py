@@ -9,6 +9,7 @@ a small model on a CPU reads fewer tokens.
 
 from __future__ import annotations
 
+from rlpretrain.methods.azr.parsing import SOLUTION_BLOCK
 from rlpretrain.methods.azr.tasks import Task, show
 
 RULES = """Rules for the program:
@@ -103,18 +104,26 @@ def solve_prompt(task: Task) -> str:
     return SOLVE["induction"].format(pairs=pairs, message=task.message)
 
 
-def wrap(prompt: str, fmt: str, tokenizer) -> str:
+def solve_request(task: Task) -> tuple[str, str]:
+    """The solver's prompt and the block its answer goes in."""
+    return solve_prompt(task), SOLUTION_BLOCK[task.type]
+
+
+def wrap(prompt: str, fmt: str, tokenizer, think: bool = True) -> str:
     """The text the model continues. r1: the plain R1 conversation; chat: the model's chat template
-    with the R1 instruction as the system turn, the assistant's turn opened with <think>; none: as is."""
+    with the R1 instruction as the system turn, the assistant's turn opened with <think> (think=False:
+    no instruction, the turn left open); none: as is."""
     if fmt == "r1":
+        if not think:
+            raise ValueError("method.prompt_format=r1 is the think template: it needs method.think=true")
         return R1_PLAIN.format(prompt=prompt)
     if fmt == "chat":
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("method.prompt_format=chat needs a tokenizer with a chat template")
-        text = tokenizer.apply_chat_template([{"role": "system", "content": R1_SYSTEM},
-                                              {"role": "user", "content": prompt}],
+        turns = [{"role": "system", "content": R1_SYSTEM}] if think else []
+        text = tokenizer.apply_chat_template(turns + [{"role": "user", "content": prompt}],
                                              tokenize=False, add_generation_prompt=True)
-        return text + "<think>"
+        return text + "<think>" if think else text
     if fmt == "none":
         return prompt
     raise ValueError(f"method.prompt_format must be one of {list(PROMPT_FORMATS)}, got '{fmt}'")
