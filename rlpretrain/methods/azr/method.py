@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 import random
 import statistics
 import time
@@ -124,7 +125,8 @@ class AZR(Method):
                     self.heldout[task.type].append(task)
                 else:
                     self.buffers[task.type].add(task)
-            log.info("AZR seeding round %d: %s", rnd + 1, self._sizes())
+            rejected = Counter(row["validated"].reason.split(":")[0] for row in rows if not row["validated"].valid)
+            log.info("AZR seeding round %d: %s; rejected: %s", rnd + 1, self._sizes(), dict(rejected.most_common()))
         raise SeedingError(
             f"AZR seeding: after {m.seed_max_rounds} rounds of {m.batch_per_task_role} proposals per task type the "
             f"buffers hold {self._sizes()} (method.seed_buffer_size={m.seed_buffer_size}, "
