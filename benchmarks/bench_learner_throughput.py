@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 def _embedded_shape() -> dict:
     """The embedded default's shape, from its settings (rlpretrain/config.py, EmbeddedModelConfig)."""
-    from rlpretrain.config import EmbeddedModelConfig
+    from rlpretrain.models.embedded import EmbeddedModelConfig
 
     e = EmbeddedModelConfig()
     return dict(vocab_size=e.vocab_size, hidden_size=e.hidden_size, intermediate_size=e.intermediate_size,
@@ -93,7 +93,7 @@ def _sync() -> None:
 
 def bench_stage(args, stage: int, options: dict | None = None) -> dict:
     from rlpretrain.algorithms.objectives import NextTokenObjective
-    from rlpretrain.config import LearnerConfig
+    from rlpretrain.learner.config import LearnerConfig
     from rlpretrain.learner.deepspeed import DeepSpeedLearner
     from rlpretrain.learner.flops import train_flops_per_token
 

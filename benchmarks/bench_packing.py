@@ -48,7 +48,8 @@ def main() -> None:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from rlpretrain.algorithms.objectives import PolicyGradientObjective
-    from rlpretrain.config import AlgorithmConfig, LearnerConfig
+    from rlpretrain.algorithms.config import AlgorithmConfig
+    from rlpretrain.learner.config import LearnerConfig
     from rlpretrain.learner.microbatch import split_by_tokens
     from rlpretrain.learner.torch import TorchLearner
     from rlpretrain.models.packing import padding_fraction

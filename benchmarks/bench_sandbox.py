@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import Job, SandboxPool  # noqa: E402
+from rlpretrain.sandbox import Job, SandboxPool  # noqa: E402
 
 PROGRAMS = [
     ("def f(n):\n    return sum(i * i for i in range(n))", lambda i: [i % 97]),

@@ -52,7 +52,7 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from rewards.info_gain import information_gain_terms
+    from rlpretrain.rewards.info_gain import information_gain_terms
     from rlpretrain.data.documents import DocumentStream, load_documents
     from rlpretrain.data.positions import POSITION_SAMPLERS
     from rlpretrain.seeding import derive_seed
@@ -61,10 +61,10 @@ def trl_steps(cfg, steps: int, warmup: int, out_dir: Path) -> tuple[list[float],
 
     tokenizer, model = load_model_and_tokenizer(cfg.model, torch.device("cpu"))
     m = cfg.method
-    tokenizer.eos_token = m.thought_close  # TRL stops at the tokenizer's eos: make that </think>, as ours
+    tokenizer.eos_token = m.think_close  # TRL stops at the tokenizer's eos: make that </think>, as ours
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    open_id = tokenizer.convert_tokens_to_ids(m.thought_open)
-    close_id = tokenizer.convert_tokens_to_ids(m.thought_close)
+    open_id = tokenizer.convert_tokens_to_ids(m.think_open)
+    close_id = tokenizer.convert_tokens_to_ids(m.think_close)
     # the contexts our loop sees, in its order: the same stream, seeds and position sampler
     stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer, m.min_context + m.horizon, cfg.seed)
     rows = []

@@ -75,7 +75,8 @@ def _receiver(rank, port, config, buckets, repeats, backend):
 
 
 def bench_model(label, model, buckets, repeats, backend):
-    from rlpretrain.config import RolloutConfig, SyncConfig
+    from rlpretrain.rollout.config import RolloutConfig
+    from rlpretrain.rollout.sync import SyncConfig
     from rlpretrain.rollout.hf import HFEngine
     from rlpretrain.rollout.sync import WEIGHT_TRANSPORTS, send_weights, sync_group
 
@@ -142,7 +143,7 @@ def main() -> None:
         parser.error(f"--backend nccl needs two CUDA devices (one per rank); this machine has {torch.cuda.device_count()}")
 
     from rlpretrain.models.loading import load_model_and_tokenizer
-    from rlpretrain.config import ModelConfig
+    from rlpretrain.models.loading import ModelConfig
 
     _, tiny = load_model_and_tokenizer(OmegaConf.structured(ModelConfig()), torch.device("cpu"))
     models = [("tiny (embedded)", tiny)] + ([] if args.skip_large else [("~0.5B random", _large_model())])

@@ -3,10 +3,10 @@
 Importing this package registers every built-in reward; user rewards load by dotted path.
 """
 
-from rewards.registry import (REWARDS, RewardError, WeightedReward, build_rewards, combine_rewards, load_reward,
+from .registry import (REWARDS, RewardError, WeightedReward, build_rewards, combine_rewards, load_reward,
                               register_reward, reward_means)
-from rewards import info_gain  # noqa: F401  (registers "info_gain")
-from rewards import prefix_match  # noqa: F401  (registers "prefix_match", "first_token_match", "next_token_prob")
+from . import info_gain  # noqa: F401  (registers "info_gain")
+from . import prefix_match  # noqa: F401  (registers "prefix_match", "first_token_match", "next_token_prob")
 
 __all__ = ["REWARDS", "RewardError", "WeightedReward", "build_rewards", "combine_rewards", "load_reward",
            "register_reward", "reward_means"]

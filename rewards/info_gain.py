@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from rewards.registry import register_reward
+from .registry import register_reward
 
 
 def information_gain_terms(policy_scorer, ema_scorer, scored_ids: list[list[int]], baseline_ids: list[list[int]],

@@ -27,7 +27,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Optional, Sequence, Union
 
-from rewards.registry import register_reward
+from .registry import register_reward
 
 TokenText = Union[str, bytes]
 THINK_CLOSE = "</think>"

@@ -14,13 +14,28 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from rlpretrain.checks import require
 from rlpretrain.seeding import rng_state, set_rng_state
 
 PREFIX = "step_"
+
+
+@dataclass
+class CheckpointConfig:
+    """The `checkpoint` group."""
+    every: int = 0  # 0: only version 0 and the final step
+    keep_last: int = 0  # 0 keeps all
+    dtype: str = "float32"  # weights on disk: float32 (exact resume) | bfloat16 | float16 (half the size)
+    optimizer: bool = True  # false: no optimizer state (a third of the size; resume restarts Adam's moments)
+
+    def __post_init__(self):
+        require(self.every >= 0, "every", ">= 0 (0: only the first and the last step)", self.every)
+        require(self.keep_last >= 0, "keep_last", ">= 0 (0: keep all)", self.keep_last)
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:

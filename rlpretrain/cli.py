@@ -10,7 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rlpretrain.config import register_configs
+from rlpretrain.config import register_configs, validate
 
 log = logging.getLogger("rlpretrain")
 # conf/ sits beside the package in the repository (installed editable, as the README does)
@@ -18,7 +18,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 def _user_errors():
     """Errors that mean "your input is wrong": shown as one line instead of a traceback."""
-    from rewards.registry import RewardError
+    from rlpretrain.rewards.registry import RewardError
     from rlpretrain.data.documents import DataError
     from rlpretrain.models.loading import ModelLoadError
     return (DataError, ModelLoadError, RewardError, FileNotFoundError, KeyError, ValueError)
@@ -27,11 +27,13 @@ def _user_errors():
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _run(cfg: DictConfig) -> None:
     import transformers
+    from hydra.core.hydra_config import HydraConfig
 
     from rlpretrain.jobs import run
 
     transformers.utils.logging.disable_progress_bar()  # our bar is the one to watch
     try:
+        validate(cfg, HydraConfig.get().overrides.task)  # every knob, before any work
         summary = run(cfg)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main): one line, not a traceback
         from rlpretrain.run import interrupted_message
@@ -43,12 +45,12 @@ def _run(cfg: DictConfig) -> None:
         sys.exit(1)
     if summary is None:
         return
-    change = summary.reward_last - summary.reward_first
+    r = summary.reward
+    fifths = (f"  reward mean, first fifth of steps: {r.first:+.4f}\n"
+              f"  reward mean, last fifth of steps:  {r.last:+.4f}\n") if r.comparable else ""
     print(
         f"\n{cfg.experiment_name}: {summary.steps} steps in {summary.wall_seconds:.0f} s  (run dir: {summary.run_dir})\n"
-        f"  reward mean, first fifth of steps: {summary.reward_first:+.4f}\n"
-        f"  reward mean, last fifth of steps:  {summary.reward_last:+.4f}\n"
-        f"  {'rose' if change > 0 else 'did not rise'} by {change:+.4f}\n"
+        f"{fifths}  {r.verdict()}\n"
         f"  curves: rlpretrain-plot {summary.run_dir}"
     )
     for warning in summary.warnings:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rlpretrain.methods  # noqa: F401  (registers the methods)
-from rewards import reward_means
+from rlpretrain.rewards import reward_means
 from rlpretrain.algorithms.update import PolicyUpdate
 from rlpretrain.dumps import dump_rollouts
 from rlpretrain.launch.local import place_local
@@ -22,6 +22,7 @@ from rlpretrain.methods.base import METHODS, MethodContext
 from rlpretrain.methods.thoughts import length_limit_warning
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 from rlpretrain.run import Run
+from rlpretrain.run.summary import Change, fifths
 from rlpretrain.tracking import read_metrics
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,14 @@ class RunSummary:
     run_dir: Path
     steps: int
     wall_seconds: float
-    reward_first: float  # mean reward over the first fifth of the steps
-    reward_last: float  # ... and over the last fifth
+    reward: Change  # reward_mean: first and last fifths of the steps, and the standard error of the change
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def reward_rose(self) -> bool:
-        return self.reward_last > self.reward_first
 
-
-def train(cfg, place=None) -> RunSummary:
+def train(cfg, place=None, evaluate=None) -> RunSummary:
     """`place(cfg, policy, tokenizer) -> Placement` puts the learner and the engine somewhere
-    (rlpretrain/launch/); default: both in this process."""
+    (rlpretrain/launch/); default: both in this process. `evaluate(engine, tokenizer, step) -> metrics`
+    (the rl job's, with trainer.eval_every) runs on the synced engine; its metrics are logged as eval/*."""
     run = Run(cfg)  # the run directory, its record, the seed
     device = pick_device(cfg.device)
 
@@ -69,11 +66,16 @@ def train(cfg, place=None) -> RunSummary:
             tokens = sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
             metrics = {
                 "reward_mean": statistics.fmean(batch.rewards), "reward_std": statistics.pstdev(batch.rewards),
-                **reward_means(batch.columns), **method.metrics(batch), **stats, "policy_version": learner.version,
-                "tokens": tokens,
+                **reward_means(batch.columns), **method.metrics(batch), **batch.stats, **stats,
+                "policy_version": learner.version, "tokens": tokens,
             }
             timings = {**batch.timings, "time/rollout": t1 - t0, "time/update": t2 - t1, "time/sync": sync.seconds,
                        "sync_bytes": sync.bytes, "time/step": t2 - t0, "tokens_per_s": tokens / (t2 - t0)}
+            if evaluate is not None and cfg.trainer.eval_every and (
+                    (step + 1) % cfg.trainer.eval_every == 0 or step + 1 == cfg.trainer.max_steps):
+                t3 = time.perf_counter()
+                metrics.update(evaluate(engine, tokenizer, step + 1))  # after the sync: the current weights
+                timings["time/eval"] = time.perf_counter() - t3
             run.log(step + 1, metrics, timings, reward=f"{metrics['reward_mean']:+.3f}",
                     loss=f"{stats.get('pg_loss', 0.0):+.3f}", tok_s=f"{timings['tokens_per_s']:.0f}")
             if cfg.dump_rollouts:
@@ -88,9 +90,6 @@ def train(cfg, place=None) -> RunSummary:
 def summarize(run_dir: Path, wall_seconds: float) -> RunSummary:
     rows = read_metrics(run_dir)
     rewards = [m["reward_mean"] for m in rows]
-    fifth = max(1, len(rewards) // 5)
     truncated = length_limit_warning([m["thought_truncated_frac"] for m in rows if "thought_truncated_frac" in m])
-    return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds,
-                      reward_first=statistics.fmean(rewards[:fifth]) if rewards else float("nan"),
-                      reward_last=statistics.fmean(rewards[-fifth:]) if rewards else float("nan"),
+    return RunSummary(run_dir=run_dir, steps=len(rewards), wall_seconds=wall_seconds, reward=fifths(rewards),
                       warnings=[truncated] if truncated else [])

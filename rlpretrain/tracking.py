@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass
+class TrackingConfig:
+    """The `tracking` group."""
+    tensorboard: bool = True
+    wandb: bool = False
+    wandb_project: str = "rlpretrain"
+    progress: bool = True
 
 
 class Tracker:

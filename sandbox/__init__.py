@@ -1,6 +1,6 @@
 """Isolated execution of untrusted (model-written) Python: see sandbox/README.md.
 
-    from sandbox import Job, SandboxPool
+    from rlpretrain.sandbox import Job, SandboxPool
     with SandboxPool() as pool:
         result = pool.run(Job("def f(x): return x * 2", args=(3,), expected=6))
         assert result.status == "ok" and result.match
@@ -25,8 +25,8 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"sandbox.{_EXPORTS[name]}"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
 
 
 def __dir__():

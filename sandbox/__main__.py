@@ -1,4 +1,4 @@
-"""`python -m sandbox run FILE [--call 'f(1, [2, 3])'] [--timeout S] [--memory MB] [--mode M]`
+"""`python -m rlpretrain.sandbox run FILE [--call 'f(1, [2, 3])'] [--timeout S] [--memory MB] [--mode M]`
 
 Prints the Result as one JSON object and exits 0 whatever the code did; 2 only for usage errors.
 """
@@ -9,14 +9,14 @@ import argparse
 import json
 import sys
 
-from sandbox import isolation, values
-from sandbox.jobs import Job
-from sandbox.limits import Limits
-from sandbox.pool import SandboxPool
+from . import isolation, values
+from .jobs import Job
+from .limits import Limits
+from .pool import SandboxPool
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run untrusted Python in the sandbox.")
+    parser = argparse.ArgumentParser(prog="python -m rlpretrain.sandbox", description="Run untrusted Python in the sandbox.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a file, optionally calling one of its functions")
     run.add_argument("file", help="Python source file")

@@ -14,8 +14,8 @@ import os
 import sys
 import traceback
 
-from sandbox import protocol, values
-from sandbox.limits import Limits
+from . import protocol, values
+from .limits import Limits
 
 PR_SET_PDEATHSIG = 1
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}  # plus HOME/TMPDIR: the scratch dir

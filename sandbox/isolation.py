@@ -88,7 +88,9 @@ def interpreter() -> str:
 
 
 def package_parent() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the real folder: the host imports this package as rlpretrain.sandbox through a symlink, the
+    # worker as the top-level `sandbox` from here, with nothing else on its path
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 def wrapper(mode: str, scratch_mb: int) -> list[str]:

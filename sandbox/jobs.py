@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sandbox import values
-from sandbox.limits import Limits
+from . import values
+from .limits import Limits
 
 STATUSES = ("ok", "error", "timeout", "memory", "killed", "output_limit")
 

@@ -15,10 +15,10 @@ import time
 from concurrent.futures import Future
 from typing import Iterable
 
-from sandbox import isolation, protocol, values
-from sandbox.isolation import SandboxError
-from sandbox.jobs import Job, Result
-from sandbox.limits import Limits
+from . import isolation, protocol, values
+from .isolation import SandboxError
+from .jobs import Job, Result
+from .limits import Limits
 
 GRACE = 5.0  # seconds past a job's own timeout before the host declares its worker hung
 START_TIMEOUT = 30.0

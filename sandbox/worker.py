@@ -18,8 +18,8 @@ import shutil
 import signal
 import time
 
-from sandbox import child, protocol, values
-from sandbox.limits import Limits
+from . import child, protocol, values
+from .limits import Limits
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4

@@ -19,7 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 pytest.importorskip("deepspeed")
 
 from rlpretrain.algorithms.objectives import NextTokenObjective  # noqa: E402
-from rlpretrain.config import LearnerConfig  # noqa: E402
+from rlpretrain.learner.config import LearnerConfig  # noqa: E402
 from rlpretrain.learner.microbatch import pad_right  # noqa: E402
 from rlpretrain.learner.torch import TorchLearner  # noqa: E402
 

@@ -112,11 +112,12 @@ def test_critic_is_built_on_the_policy_device_and_scores_there(meta_model, kind)
     assert {p.device.type for p in critic.parameters()} == {"meta"}  # the value head too, built on the CPU
     if kind == "value_head":  # it runs the policy itself: its forward must see meta inputs
         from rlpretrain.algorithms.critic_update import Critic
+        from rlpretrain.learner.config import LearnerConfig
 
         cfg = SimpleNamespace(critic=kind, critic_lr=1e-3, gamma=1.0, lam=1.0, value_clip=None)
-        learner_cfg = SimpleNamespace(lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0,
-                                      lr_schedule="constant", warmup_steps=0, min_lr_ratio=1.0, grad_clip=1.0,
-                                      max_tokens_per_micro_batch=64, micro_batch_min_fill=0.0, precision="fp32")
+        learner_cfg = LearnerConfig(lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0,
+                                    lr_schedule="constant", warmup_steps=0, min_lr_ratio=1.0, grad_clip=1.0,
+                                    max_tokens_per_micro_batch=64, micro_batch_min_fill=0.0, precision="fp32")
         crit = Critic(cfg, module, learner_cfg, total_steps=1)
         _runs_on_meta(lambda: crit.advantages(_cpu_batch(), torch.zeros(3)), seen)
 

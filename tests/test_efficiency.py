@@ -15,7 +15,8 @@ from rlpretrain.algorithms.chunked_logprobs import chunked_token_stats
 from rlpretrain.algorithms.losses import entropy_from_logits, token_logprobs
 from rlpretrain.algorithms.objectives import NextTokenObjective, PolicyGradientObjective
 from rlpretrain.algorithms.update import frozen_copy, sequence_logprobs
-from rlpretrain.config import AlgorithmConfig, LearnerConfig
+from rlpretrain.algorithms.config import AlgorithmConfig
+from rlpretrain.learner.config import LearnerConfig
 from rlpretrain.learner.efficiency import apply_efficiency_options
 from rlpretrain.learner.microbatch import packed_buckets, pad_right, split_by_tokens
 from rlpretrain.learner.torch import TorchLearner
@@ -177,7 +178,7 @@ def test_kl_reference_runs_the_learners_logprob_path():
 
 def test_lora_model_with_options_equals_plain():
     """peft's wrapper: the options reach the model inside, and the LM head is found through it."""
-    from rlpretrain.config import LoraConfig
+    from rlpretrain.learner.config import LoraConfig
     from rlpretrain.learner.lora import apply_lora
 
     algorithm = OmegaConf.structured(AlgorithmConfig(entropy_coef=0.01))

@@ -123,7 +123,7 @@ def test_code_tests_in_the_sandbox():
 
 def test_code_tests_refuses_an_unknown_test_kind():
     from rlpretrain.eval.graders.code_tests import job_for
-    from sandbox import Limits
+    from rlpretrain.sandbox import Limits
 
     with pytest.raises(ValueError, match="example x: unknown test kind 'junit' \\(check, script, io\\)"):
         job_for("pass", Example("x", "q", None, meta={"tests": {"kind": "junit"}}), Limits())

@@ -115,3 +115,20 @@ def test_bad_protocols_fail_with_their_reason(engine, tmp_path, run, message):
     eng, tok = engine
     with pytest.raises(ValueError, match=message):
         evaluate_suite(suite(**run), eng, tok, tmp_path, {}, progress=False)
+
+
+def test_in_training_evaluation_logs_beside_the_training_metrics(small_cfg, tmp_path):
+    """trainer.eval_every=2 over 3 steps: the suite at steps 2 and 3 (the end), through the loop's engine."""
+    from rlpretrain.jobs import run
+    from rlpretrain.tracking import read_metrics
+
+    cfg = small_cfg("trainer.max_steps=3", "trainer.eval_every=2", "+eval.benchmarks=[{name: sums_test, max_new_tokens: 4, limit: 4}]")
+    run(cfg)
+    rows = read_metrics(Path(cfg.run_dir))
+    assert [("eval/sums_test/mean@1" in r) for r in rows] == [False, True, True]
+    for step in (2, 3):
+        results = json.loads((Path(cfg.run_dir) / "eval" / f"step_{step:06d}" / "results.json").read_text())
+        assert rows[step - 1]["eval/sums_test/mean@1"] == results["benchmarks"]["sums_test"]["mean@1"]
+    assert all("reward_mean" in r for r in rows)  # the training reward stays its own metric
+    with pytest.raises(ValueError, match="has no benchmarks"):
+        run(small_cfg("trainer.eval_every=2", run_dir=tmp_path / "none"))

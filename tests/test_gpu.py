@@ -183,7 +183,7 @@ def test_learner_step_agrees_on_cpu_and_cuda(small_model, model_cache):
 def test_hf_engine_logprobs_match_teacher_forcing_on_cuda(small_model):
     import copy
 
-    from rlpretrain.config import RolloutConfig
+    from rlpretrain.rollout.config import RolloutConfig
     from rlpretrain.rollout.base import SamplingParams
     from rlpretrain.rollout.hf import HFEngine
 

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from rlpretrain.config import LearnerConfig, LoraConfig
+from rlpretrain.learner.config import LearnerConfig, LoraConfig
 from rlpretrain.learner.lora import apply_lora, merged_named_weights
 from rlpretrain.learner.torch import TorchLearner
 from rlpretrain.loop import train

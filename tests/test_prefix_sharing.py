@@ -12,7 +12,8 @@ import torch
 from omegaconf import OmegaConf
 
 from rlpretrain.algorithms.objectives import PolicyGradientObjective
-from rlpretrain.config import AlgorithmConfig, LearnerConfig
+from rlpretrain.algorithms.config import AlgorithmConfig
+from rlpretrain.learner.config import LearnerConfig
 from rlpretrain.learner.microbatch import pad_right, prefix_buckets, split_by_tokens
 from rlpretrain.learner.torch import TorchLearner
 from rlpretrain.models.prefix_sharing import distinct_prefixes, shared_prefix_forward, suffix_view

@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from rewards import RewardError, build_rewards, combine_rewards, load_reward
-from rewards.info_gain import info_gain
+from rlpretrain.rewards import RewardError, build_rewards, combine_rewards, load_reward
+from rlpretrain.rewards.info_gain import info_gain
 
 
 def _spec(name, weight=1.0):
@@ -135,7 +135,7 @@ def test_trl_shipped_rewards_get_what_trl_passes():
 
 
 def test_trainer_state_and_reward_means():
-    from rewards import reward_means
+    from rlpretrain.rewards import reward_means
 
     seen = {}
 
@@ -143,7 +143,8 @@ def test_trainer_state_and_reward_means():
         seen["step"] = trainer_state.global_step
         return [float(len(c)) for c in completion_ids]
 
-    rewards = [__import__("rewards").WeightedReward("reads_step", reads_step)]
+    from rlpretrain.rewards import WeightedReward
+    rewards = [WeightedReward("reads_step", reads_step)]
     totals, per_fn = combine_rewards(rewards, ["p", "q"], ["a", "b"], {}, completion_ids=[[1], [1, 2, 3]], step=7)
     assert seen["step"] == 7 and totals == [1.0, 3.0]
     assert reward_means({"reward/a": [1.0, None, 2.0], "reward/b": [None], "s_pred": [9.0]}) == {"reward/a": 1.5}
@@ -183,3 +184,28 @@ def test_trl_rewards_through_the_loop(small_cfg, tmp_path, monkeypatch):
         assert metrics[step - 1]["reward/info_gain"] == pytest.approx(sum(info) / len(info), abs=1e-9)
         for r in rows:
             assert r["reward"] == pytest.approx(r["reward/info_gain"] + 0.1 * sum(r[k] for k in expected), abs=1e-6)
+
+
+# ---------------------------------------------------------------- a user's rewards.py / sandbox.py
+
+def test_user_modules_named_rewards_and_sandbox_do_not_shadow_ours(tmp_path, monkeypatch):
+    """TRL's examples name their file rewards.py: it is the user's module, ours is rlpretrain.rewards."""
+    import subprocess
+    from pathlib import Path
+
+    (tmp_path / "rewards.py").write_text("def short(prompts, completions, **_):\n"
+                                         "    return [1.0 / (1 + len(c)) for c in completions]\n")
+    (tmp_path / "sandbox.py").write_text("raise ImportError('the user sandbox.py')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "rewards", raising=False)
+    totals, _ = combine_rewards(build_rewards([_spec("rewards.short")]), ["p", "q"], ["a", "bcd"], {})
+    assert totals == [0.5, 0.25]
+
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-m", "rlpretrain.cli", f"model.name_or_path={tmp_path}/nowhere",
+                          f"hydra.run.dir={tmp_path}/run", "method.rewards=[{name: rewards.short}]"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{repo}"})
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: model.name_or_path '{tmp_path}/nowhere' does not exist (not a directory)"
+    assert "is not a package" not in out.stderr

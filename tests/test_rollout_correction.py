@@ -12,7 +12,9 @@ from omegaconf import OmegaConf
 
 from rlpretrain.algorithms.rollout_correction import importance_weights, mismatch_and_weights
 from rlpretrain.algorithms.update import PolicyUpdate
-from rlpretrain.config import AlgorithmConfig, LearnerConfig, RolloutConfig
+from rlpretrain.algorithms.config import AlgorithmConfig
+from rlpretrain.learner.config import LearnerConfig
+from rlpretrain.rollout.config import RolloutConfig
 from rlpretrain.learner.torch import TorchLearner
 from rlpretrain.rollout.base import SamplingParams
 from rlpretrain.rollout.batch import RolloutBatch

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
+from rlpretrain.rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
 from rlpretrain.jobs import run
 from rlpretrain.tracking import read_metrics
 
@@ -72,6 +72,14 @@ def test_rpt_run_rewards_resume_and_eval(small_cfg, tmp_path, capsys):
     assert result["proxy"].endswith("step_000000/policy")  # the run's initial model, found from the path
     csv_lines = (tmp_path / "ev" / "next_token_accuracy.csv").read_text().splitlines()
     assert csv_lines[0] == "mode,split,threshold,n,accuracy" and len(csv_lines) == 7
+
+    # with no flags, the run's own settings and positions: the table of the run's own evaluation
+    assert main([str(ckpt), "--out", str(tmp_path / "ev-own")]) == 0
+    own = json.loads((tmp_path / "ev-own" / "next_token_accuracy.json").read_text())
+    assert own["rows"] == after["rows"] and own["num_positions"] == after["num_positions"]
+    from rlpretrain.plot import main as plot_main
+    plot_main([str(run_a)])
+    assert (run_a / "curves.png").exists()
 
 
 def test_standard_accuracy_matches_plain_argmax(small_model):

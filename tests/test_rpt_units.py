@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from rewards import REWARDS, build_rewards, combine_rewards
-from rewards.prefix_match import extract_boxed, first_token_match_reward, prefix_match_reward, token_bytes
+from rlpretrain.rewards import REWARDS, build_rewards, combine_rewards
+from rlpretrain.rewards.prefix_match import extract_boxed, first_token_match_reward, prefix_match_reward, token_bytes
 from rlpretrain.data.entropy_filter import columns, document_entropies, entropy_prepass, hard_positions, topk_entropy
 from rlpretrain.prompts.rpt import TEMPLATES, build_prompt
 from rlpretrain.rollout.dynamic_sampling import dynamic_sample

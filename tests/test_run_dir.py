@@ -77,13 +77,16 @@ def _composed(run_dir: Path, *overrides: str):
 
 
 def test_resume_refuses_overrides_that_change_the_run_and_restores_the_rest(tmp_path):
-    first = ["seed=3", "trainer.max_steps=10", "dump_rollouts=true"]
-    open_run(_composed(tmp_path, *first), Command(first, {"experiment": "quickstart"}))
+    first = ["seed=3", "trainer.max_steps=10", "dump_rollouts=true", "model.cache_dir=/tmp/cache-x"]
+    open_run(_composed(tmp_path, *first), Command(first, {"experiment": "quickstart", "model": "tiny"}))
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')  # the run has begun
 
     line = ["resume=auto"]  # the README's resume line: every setting comes back
     cfg = open_run(_composed(tmp_path, *line), Command(line, {"experiment": "quickstart"}))
     assert (cfg.seed, cfg.trainer.max_steps, cfg.dump_rollouts) == (3, 10, True)
+    line = ["resume=auto", "experiment=quickstart", "model=tiny"]  # the run's own options again: nothing changes
+    cfg = open_run(_composed(tmp_path, *line), Command(line, {"experiment": "quickstart", "model": "tiny"}))
+    assert (cfg.seed, cfg.dump_rollouts, cfg.model.cache_dir) == (3, True, "/tmp/cache-x")
 
     line = ["resume=auto", "seed=4", "rollout.temperature=0.5", "tracking.progress=false"]
     with pytest.raises(RunDirError) as e:

@@ -14,10 +14,11 @@ import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from rlpretrain.config import LearnerConfig, RolloutConfig, SyncConfig
+from rlpretrain.learner.config import LearnerConfig
+from rlpretrain.rollout.config import RolloutConfig
 from rlpretrain.learner.torch import TorchLearner
 from rlpretrain.rollout.hf import HFEngine
-from rlpretrain.rollout.sync import (WeightSyncError, bucket_bytes, iter_buckets, receive_weights, resolve_sync_backend,
+from rlpretrain.rollout.sync import (SyncConfig, WeightSyncError, bucket_bytes, iter_buckets, receive_weights, resolve_sync_backend,
                                      resolve_transport, send_weights, sync_group)
 
 

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 pytest.importorskip("vllm", reason="vLLM not installed: `make vllm-venv` runs these in .venv-vllm")
 pytestmark = pytest.mark.vllm
 
-from rlpretrain.config import RolloutConfig  # noqa: E402
+from rlpretrain.rollout.config import RolloutConfig  # noqa: E402
 from rlpretrain.rollout.base import SamplingParams  # noqa: E402
 from rlpretrain.rollout.hf import HFEngine  # noqa: E402
 from rlpretrain.rollout.sync import iter_buckets  # noqa: E402

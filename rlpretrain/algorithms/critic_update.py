@@ -12,9 +12,10 @@ state before token j is read at position j − 1.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import dataclasses
 
 import torch
+from omegaconf import OmegaConf
 
 from rlpretrain.algorithms.critic import PolicyValueHead, ValueModel, gae, value_loss
 from rlpretrain.algorithms.losses import agg_denominator, agg_numerator
@@ -51,7 +52,8 @@ class Critic:
     def __init__(self, cfg, policy, learner_cfg, total_steps: int):
         self.cfg = cfg
         self.module = build_critic(cfg, policy)
-        critic_cfg = SimpleNamespace(**{**vars(_plain(learner_cfg)), "lr": cfg.critic_lr})
+        typed = OmegaConf.to_object(learner_cfg) if OmegaConf.is_config(learner_cfg) else learner_cfg
+        critic_cfg = dataclasses.replace(typed, lr=cfg.critic_lr)  # the policy's learner settings at the critic's lr
         self.learner = TorchLearner(critic_cfg, self.module, total_steps)
         self.objective = ValueObjective(cfg)
 
@@ -80,7 +82,3 @@ class Critic:
         stats = self.learner.train_step({k: tensors[k] for k in keys}, self.objective)
         return {"critic/" + k: v for k, v in stats.items() if k in ("value_loss", "grad_norm")}
 
-
-def _plain(cfg):
-    from omegaconf import DictConfig, OmegaConf
-    return SimpleNamespace(**OmegaConf.to_container(cfg)) if isinstance(cfg, DictConfig) else cfg

@@ -88,6 +88,11 @@ class PolicyUpdate:
 
     def __call__(self, batch: RolloutBatch) -> dict[str, float]:
         cfg = self.cfg
+        if batch.temperature is not None and batch.temperature != self.temperature:
+            # π_old's log-probs (the engine's, or recomputed) and π_θ's must be at one temperature
+            raise ValueError(f"the batch was sampled at temperature {batch.temperature} but the update computes "
+                             f"log-probs at {self.temperature}: the importance ratio would be biased; sample at "
+                             "rollout.temperature")
         if self.critic is None:
             batch.advantages = group_advantages(batch, cfg.adv_estimator, cfg.adv_weighting)
             tensors = batch.to_tensors(self.pad_id)

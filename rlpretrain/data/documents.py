@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
+from typing import Any, Optional
 
+from rlpretrain.checks import require
 from rlpretrain.data.packaged import champ_documents, humaneval_documents
 from rlpretrain.data.synthetic import arithmetic_corpus
 from rlpretrain.registry import Registry
 
 log = logging.getLogger(__name__)
 DATA_SOURCES: Registry = Registry("data source")
+
+
+@dataclass
+class DataConfig:
+    """The `data` group: the documents RL methods train on."""
+    source: str = "synthetic_arithmetic"  # synthetic_arithmetic | hf | champ | humaneval (data/packaged.py)
+    path: Optional[str] = None  # datasets.load_dataset path: hub id, or a builder such as json/text/parquet
+    name: Optional[str] = None
+    data_files: Optional[Any] = None
+    split: str = "train"  # champ/humaneval: train | test (held out by id) | all (train, then test)
+    text_column: str = "text"
+    num_docs: int = 2000  # synthetic only
+    max_docs: Optional[int] = None
+
+    def __post_init__(self):
+        require(self.num_docs >= 1, "num_docs", ">= 1", self.num_docs)
+        require(self.max_docs is None or self.max_docs >= 1, "max_docs", ">= 1 or null (all)", self.max_docs)
 
 
 class DataError(ValueError):

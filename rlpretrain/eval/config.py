@@ -21,6 +21,7 @@ class BenchmarkRunConfig:
     local_path: Optional[str] = None  # a json/jsonl/parquet file in the dataset's schema, instead of the hub
     fewshot_path: Optional[str] = None  # the few-shot pool from a local file, instead of the hub's split
     label: Optional[str] = None  # the name in results.json (two runs of one benchmark need two labels)
+    grader: Optional[str] = None  # a grader in GRADERS instead of the benchmark's (AZR's numbers use math_equal)
 
     def check(self) -> None:
         if self.k < 1:
@@ -38,8 +39,17 @@ class BenchmarkRunConfig:
 
 
 @dataclass
+class AggregateConfig:
+    """A number a paper computes from others, e.g. RLP's Overall = mean(math avg, science avg, science @1[4])."""
+    name: str
+    of: list[str] = field(default_factory=list)  # benchmark labels, or earlier aggregates
+    metric: Optional[str] = None  # the benchmarks' metric to average (e.g. mean@8); unused for aggregates
+
+
+@dataclass
 class EvalConfig:
     suite: str = "none"  # the suite's name, recorded in results.json
     checkpoint: Optional[str] = None  # a policy directory (RUN/checkpoints/step_N/policy); null: `model`
     batch_size: int = 16  # prompts per engine call (each with its k samples)
     benchmarks: list[BenchmarkRunConfig] = field(default_factory=list)
+    aggregates: list[AggregateConfig] = field(default_factory=list)  # computed in this order, after the benchmarks

@@ -50,12 +50,14 @@ def heldout_docs(run_cfg, tokenizer, max_tokens: int) -> list[list[int]]:
 
 
 def evaluate_run(run_dir: Path, max_tokens: int = 512) -> dict:
-    from omegaconf import OmegaConf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rlpretrain.checkpoint import list_checkpoints
+    from rlpretrain.run import load_run_config
 
-    run_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    run_cfg = load_run_config(run_dir)
+    if run_cfg is None:
+        raise FileNotFoundError(f"{run_dir} has no run.yaml: not a run directory")
     ckpts = list_checkpoints(run_dir / "checkpoints")
     if len(ckpts) < 2:
         raise FileNotFoundError(f"{run_dir}: needs the first and a later checkpoint, found {[c.name for c in ckpts]}")

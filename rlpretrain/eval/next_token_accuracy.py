@@ -17,14 +17,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
-from rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
+from rlpretrain.rewards.prefix_match import extract_boxed, prefix_match_reward, token_bytes
 
 log = logging.getLogger(__name__)
 SPLIT_NAMES = ("easy", "medium", "hard")
@@ -86,9 +86,10 @@ def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
     """Per item: mean prefix-match reward over the samples, pass@k, and the format-error count."""
     from rlpretrain.prompts.rpt import build_prompt
     from rlpretrain.rollout.base import SamplingParams
+    from rlpretrain.rollout.config import RolloutConfig
     from rlpretrain.rollout.hf import HFEngine
 
-    engine = HFEngine(SimpleNamespace(max_batch_size=opts.max_batch_size), model, tokenizer)
+    engine = HFEngine(RolloutConfig(max_batch_size=opts.max_batch_size), model, tokenizer)
     prompts = []
     for it in items:
         ctx = docs[it.doc][max(0, it.position - opts.max_context):it.position]
@@ -142,6 +143,15 @@ def evaluate_model(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
             "thresholds": list(opts.thresholds), **extra}
 
 
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval (in %) of a proportion observed over n items; a mean reward in [0, 1]
+    (partial prefix matches, several samples) is treated as the proportion it averages to."""
+    p = accuracy / 100.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
+
+
 def to_markdown(result: dict, title: str = "") -> str:
     thresholds = result["thresholds"]
     names = split_names(thresholds)
@@ -152,8 +162,13 @@ def to_markdown(result: dict, title: str = "") -> str:
         cells = []
         for name in names:
             r = next(r for r in result["rows"] if r["mode"] == mode and r["split"] == name)
-            cells.append(f"{r['accuracy']:.2f} (n={r['n']})" if r["n"] else "– (n=0)")
+            if r["n"]:
+                low, high = wilson_interval(r["accuracy"], r["n"])
+                cells.append(f"{r['accuracy']:.2f} [{low:.1f}, {high:.1f}] (n={r['n']})")
+            else:
+                cells.append("– (n=0)")
         lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    lines += ["", "cells: accuracy [95% Wilson interval] (n = positions)"]
     if "format_error_frac" in result:
         lines += ["", f"reasoning format errors (no `</think>` or no box): {100 * result['format_error_frac']:.1f}%"]
     return "\n".join(lines)

@@ -61,7 +61,7 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
                   batch_size: int, seed: int, progress: bool) -> list[dict]:
     """Generate and grade what `seen` lacks; returns every record of this benchmark, in order."""
     bench: Benchmark = BENCHMARKS.get(run.name)()
-    grader = GRADERS.get(bench.grader)()
+    grader = GRADERS.get(run.grader or bench.grader)()
     examples = bench.load(run.local_path, run.limit)
     if len({e.id for e in examples}) != len(examples):
         raise ValueError(f"benchmark {run.name}: example ids are not unique")
@@ -132,16 +132,42 @@ def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
     return result
 
 
+def aggregates(suite: EvalConfig, benchmarks: dict) -> dict[str, float]:
+    """Each aggregate: the plain mean of its parts (a benchmark's `metric`, or an earlier aggregate)."""
+    out: dict[str, float] = {}
+    for agg in suite.aggregates:
+        parts = []
+        for name in agg.of:
+            if name in out:
+                parts.append(out[name])
+            elif agg.metric in benchmarks[name]:
+                parts.append(benchmarks[name][agg.metric])
+            else:
+                raise ValueError(f"eval aggregate {agg.name}: benchmark {name} has no {agg.metric} "
+                                 f"(it has {sorted(k for k in benchmarks[name] if '@' in k)})")
+        out[agg.name] = sum(parts) / len(parts)
+    return out
+
+
 def check_suite(suite: EvalConfig) -> None:
     """Fail before any model loads: no benchmarks, an unknown name, a bad protocol, a label twice."""
     if not suite.benchmarks:
         raise ValueError(f"eval suite '{suite.suite}' has no benchmarks (choose a suite: eval=NAME, conf/eval/)")
     for run in suite.benchmarks:
         BENCHMARKS.get(run.name)
+        if run.grader:
+            GRADERS.get(run.grader)
         run.check()
     labels = [label_of(b) for b in suite.benchmarks]
     if len(set(labels)) != len(labels):
         raise ValueError(f"eval suite '{suite.suite}': two benchmark runs share a label {labels}; give each a label")
+    known = set(labels)
+    for agg in suite.aggregates:
+        missing = [name for name in agg.of if name not in known]
+        if missing or not agg.of:
+            raise ValueError(f"eval aggregate {agg.name}: {missing or 'nothing'} is not a benchmark label or an "
+                             f"earlier aggregate (known: {sorted(known)})")
+        known.add(agg.name)
     if suite.batch_size < 1:
         raise ValueError(f"eval.batch_size must be >= 1, got {suite.batch_size}")
 
@@ -156,7 +182,7 @@ def evaluate_suite(suite: EvalConfig, engine: RolloutEngine, tokenizer, out_dir:
     for run in suite.benchmarks:
         records = run_benchmark(run, engine, tokenizer, out_dir / SAMPLES, seen, suite.batch_size, seed, progress)
         bench = BENCHMARKS.get(run.name)()
-        grader = GRADERS.get(bench.grader)()
+        grader = GRADERS.get(run.grader or bench.grader)()
         results["benchmarks"][label_of(run)] = summarize(records, run)
         results["protocol"][label_of(run)] = {
             "benchmark": run.name, "dataset": {"hf_id": bench.dataset.hf_id, "config": bench.dataset.config,
@@ -165,6 +191,7 @@ def evaluate_suite(suite: EvalConfig, engine: RolloutEngine, tokenizer, out_dir:
             "shots": bench.default_shots if run.shots is None else run.shots, "chat": run.chat,
             "sampling": {"k": run.k, "temperature": run.temperature, "top_p": run.top_p,
                          "max_new_tokens": run.max_new_tokens},
-            "limit": run.limit, "grader": {"name": bench.grader, "version": grader.version}}
+            "limit": run.limit, "grader": {"name": grader.name, "version": grader.version}}
+    results["aggregates"] = aggregates(suite, results["benchmarks"])
     (out_dir / RESULTS).write_text(json.dumps(results, indent=2))
     return results

@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from rlpretrain.eval.config import EvalConfig
 from rlpretrain.eval.suite import check_suite, evaluate_suite
 from rlpretrain.jobs.launching import launched
 from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
@@ -55,12 +58,18 @@ def eval_body(cfg, placer) -> dict:
         "project_commit": project_commit(), "seed": cfg.seed,
         "command": " ".join(["rlpretrain", *sys.argv[1:]]),
     }
-    return evaluate_suite(cfg.eval, engine, tokenizer, Path(cfg.run_dir), provenance, cfg.seed, cfg.tracking.progress)
+    return evaluate_suite(typed_suite(cfg), engine, tokenizer, Path(cfg.run_dir), provenance, cfg.seed,
+                          cfg.tracking.progress)
+
+
+def typed_suite(cfg) -> EvalConfig:
+    """The `eval` node as its dataclasses (converted once, here: the suite code takes typed config)."""
+    return OmegaConf.to_object(cfg.eval)
 
 
 def run_eval(cfg) -> None:
     run_dir = Path(cfg.run_dir)
-    check_suite(cfg.eval)
+    check_suite(typed_suite(cfg))
     if cfg.eval.checkpoint:
         if not Path(cfg.eval.checkpoint).is_dir():
             raise FileNotFoundError(f"eval.checkpoint: no directory {cfg.eval.checkpoint}")
@@ -74,7 +83,11 @@ def format_results(results: dict) -> str:
     lines = [f"\neval suite {results['suite']}: {results['model']['checkpoint'] or results['model']['name_or_path']}",
              "| benchmark | examples | metric | value |", "|---|---|---|---|"]
     for label, m in results["benchmarks"].items():
-        for key, value in m.items():
-            if "@" in key:
-                lines.append(f"| {label} | {m['n_examples']} | {key} | {value:.2f} |")
+        k = m["k"]
+        shown = [f"mean@{k}", *sorted((key for key in m if key.startswith("pass@")), key=lambda x: int(x[5:]))]
+        shown += [f"maj@{k}"] if k > 1 else []  # with one sample, mean@1 = pass@1 = maj@1
+        for key in dict.fromkeys(shown):
+            lines.append(f"| {label} | {m['n_examples']} | {key} | {m[key]:.2f} |")
+    for name, value in results.get("aggregates", {}).items():
+        lines.append(f"| {name} (aggregate) | | | {value:.2f} |")
     return "\n".join(lines)

@@ -12,15 +12,25 @@ A method's life in the loop (rlpretrain/loop.py):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from omegaconf import MISSING
 
 from rlpretrain.registry import Registry
 from rlpretrain.rollout.base import RolloutEngine
 from rlpretrain.rollout.batch import RolloutBatch
 
 METHODS: Registry = Registry("method")
+
+
+@dataclass
+class RewardSpec:
+    """One entry of an RL method's `rewards` list (rewards/registry.py builds the functions)."""
+    name: str = MISSING  # a registered reward name or a dotted path to a function
+    weight: float = 1.0
+    conversational: bool = False  # pass prompts/completions as chat messages (TRL's conversational form)
 
 
 class MethodContext:

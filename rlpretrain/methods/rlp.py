@@ -10,15 +10,18 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import torch
 
-from rewards import build_rewards, combine_rewards
-from rewards.info_gain import information_gain_terms
+from rlpretrain.rewards import build_rewards, combine_rewards
+from rlpretrain.rewards.info_gain import information_gain_terms
 from rlpretrain.data.documents import DocumentStream, load_documents
 from rlpretrain.data.positions import POSITION_SAMPLERS
-from rlpretrain.methods.base import METHODS, Method, MethodContext
+from rlpretrain.checks import require
+from rlpretrain.methods.base import METHODS, Method, MethodContext, RewardSpec
 from rlpretrain.methods.thoughts import thought_end_ids, thought_prompt_wrap, unclosed_frac
 from rlpretrain.models.ema import EMATeacher
 from rlpretrain.models.scorer import TeacherForcedScorer
@@ -26,6 +29,35 @@ from rlpretrain.models.special_tokens import single_token_id
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
 from rlpretrain.rollout.batch import RolloutBatch
 from rlpretrain.seeding import derive_seed
+
+
+@dataclass
+class RLPConfig:
+    """method=rlp."""
+    name: str = "rlp"
+    contexts_per_step: int = 8  # B
+    group_size: int = 4  # G
+    position_sampling: str = "random"  # random | stride | low_ema_prob
+    stride: int = 64
+    low_ema_candidates: int = 1  # low_ema_prob: sample among the k lowest-probability positions
+    min_context: int = 8
+    max_context: int = 2048
+    think_open: str = "<think>"
+    think_close: str = "</think>"
+    thought_end_tokens: Optional[list[str]] = None  # also end a thought; null: a chat model's EOS + end-of-turn tokens, none without a chat template
+    thought_prompt: str = "none"  # none: context then <think> | chat: in the chat template, with RLP v2's system prompt
+    ema_decay: float = 0.999
+    horizon: int = 1  # >1: discounted multi-token information gain (not in the paper; off)
+    horizon_discount: float = 0.9
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="info_gain")])
+
+    def __post_init__(self):
+        require(self.contexts_per_step >= 1, "contexts_per_step", ">= 1", self.contexts_per_step)
+        require(self.min_context >= 1, "min_context", ">= 1", self.min_context)
+        require(self.max_context >= self.min_context, "max_context", f">= min_context ({self.min_context})",
+                self.max_context)
+        require(0 <= self.ema_decay <= 1, "ema_decay", "in [0, 1]", self.ema_decay)
+        require(self.horizon >= 1, "horizon", ">= 1", self.horizon)
 
 
 @METHODS.register("rlp")
@@ -39,8 +71,8 @@ class RLP(Method):
         if m.group_size < 2:
             raise ValueError("method.group_size must be at least 2 (the advantage compares thoughts of one context)")
         POSITION_SAMPLERS.get(m.position_sampling)  # fail early on a typo
-        self.open_id = single_token_id(tokenizer, m.thought_open)
-        self.close_id = single_token_id(tokenizer, m.thought_close)
+        self.open_id = single_token_id(tokenizer, m.think_open)
+        self.close_id = single_token_id(tokenizer, m.think_close)
         self.wrap_before, self.wrap_after = thought_prompt_wrap(tokenizer, m.thought_prompt)
         self.stream = DocumentStream(load_documents(cfg.data, cfg.seed), tokenizer,
                                      min_tokens=m.min_context + m.horizon, seed=cfg.seed)
@@ -112,7 +144,7 @@ class RLP(Method):
         columns.update({f"reward/{name}": values for name, values in per_fn.items()})
         return RolloutBatch(prompt_ids=prompt_ids, completion_ids=completion_ids, sampling_logprobs=logprobs,
                             finish_reasons=finish, rewards=rewards, group=group,
-                            policy_version=self.ctx.version, columns=columns,
+                            policy_version=self.ctx.version, columns=columns, temperature=params.temperature,
                             timings={"time/generate": t1 - t0, "time/score": time.perf_counter() - t1})
 
     def metrics(self, batch: RolloutBatch) -> dict[str, float]:

@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from rewards import build_rewards, combine_rewards
-from rewards.prefix_match import extract_boxed, token_bytes
+from rlpretrain.rewards import build_rewards, combine_rewards
+from rlpretrain.rewards.prefix_match import extract_boxed, token_bytes
 from rlpretrain.data.documents import DataError, DocumentStream, load_documents, split_holdout
 from rlpretrain.data.entropy_filter import hard_positions, position_entropies
 from rlpretrain.methods.base import METHODS, Method, MethodContext
@@ -29,7 +29,7 @@ from rlpretrain.models.scorer import TeacherForcedScorer
 from rlpretrain.prompts.rpt import TEMPLATES, build_prompt
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
 from rlpretrain.rollout.batch import RolloutBatch
-from rlpretrain.rollout.dynamic_sampling import dynamic_sample
+from rlpretrain.rollout.dynamic_sampling import dynamic_sample_batch
 from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ class RPT(Method):
         self.sampling = SamplingParams(
             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
             n=m.group_size, stop_token_ids=[tokenizer.eos_token_id], stop_strings=list(cfg.rollout.stop_strings))
-        self._ds_stats: dict[str, float] = {}
 
     # ------------------------------------------------------------ contexts
 
@@ -94,7 +93,8 @@ class RPT(Method):
 
     # ------------------------------------------------------------ one round: contexts -> scored groups
 
-    def _sample_groups(self, step: int, n: int, round_: int, engine: RolloutEngine) -> list[dict]:
+    def _sample_groups(self, step: int, n: int, round_: int, engine: RolloutEngine) -> RolloutBatch:
+        """One round: n contexts, group_size scored samples each (group k: the k-th context)."""
         suffix = "" if round_ == 0 else f"/{round_}"
         rng = random.Random(derive_seed(self.seed, step, "positions" + suffix))
         pairs = self._contexts(n, rng)
@@ -105,29 +105,33 @@ class RPT(Method):
         t1 = time.perf_counter()
         decode = self.tokenizer.decode
         rows = []  # one per sample
-        for (ctx, target), prompt, samples in zip(pairs, prompts, generations):
+        for k, ((ctx, target), prompt, samples) in enumerate(zip(pairs, prompts, generations)):
             target_bytes = token_bytes(self.tokenizer, target)
             for s in samples:
                 text = decode(s.token_ids, skip_special_tokens=False)
                 rows.append({"prompt_ids": prompt, "completion_ids": s.token_ids, "logprobs": s.logprobs,
                              "finish": s.finish_reason, "text": text, "prediction": extract_boxed(text, self.cfg.think_close),
-                             "context_ids": ctx, "target_ids": target, "target_bytes": target_bytes})
-        columns = {"predictions": [r["prediction"] for r in rows],
-                   "target_token_bytes": [r["target_bytes"] for r in rows],
-                   "target_ids": [r["target_ids"] for r in rows]}
+                             "context_ids": ctx, "target_ids": target, "target_bytes": target_bytes, "group": k})
+        inputs = {"predictions": [r["prediction"] for r in rows],
+                  "target_token_bytes": [r["target_bytes"] for r in rows],
+                  "target_ids": [r["target_ids"] for r in rows]}
         if self.needs_prob:
-            columns["prediction_first_token_prob"] = self._first_token_probs(rows)
+            inputs["prediction_first_token_prob"] = self._first_token_probs(rows)
         rewards, per_fn = combine_rewards(self.rewards, [decode(r["prompt_ids"]) for r in rows],
-                                          [r["text"] for r in rows], columns,
+                                          [r["text"] for r in rows], inputs,
                                           completion_ids=[r["completion_ids"] for r in rows], step=step)
-        for i, r in enumerate(rows):
-            r["reward"] = rewards[i]
-            r["per_fn"] = {name: values[i] for name, values in per_fn.items()}
-        g = self.cfg.group_size
-        groups = [{"rows": rows[i:i + g], "rewards": rewards[i:i + g]} for i in range(0, len(rows), g)]
-        for group in groups:
-            group["timings"] = {"time/generate": t1 - t0, "time/score": time.perf_counter() - t1}
-        return groups
+        columns = {
+            "prediction": [r["prediction"] for r in rows],
+            "format_error": [r["prediction"] is None for r in rows],
+            "target_ids": [r["target_ids"] for r in rows],
+            "target_text": [decode(r["target_ids"]) for r in rows],
+        }
+        columns.update({f"reward/{name}": values for name, values in per_fn.items()})
+        return RolloutBatch(
+            prompt_ids=[r["prompt_ids"] for r in rows], completion_ids=[r["completion_ids"] for r in rows],
+            sampling_logprobs=[r["logprobs"] for r in rows], finish_reasons=[r["finish"] for r in rows],
+            rewards=rewards, group=[r["group"] for r in rows], policy_version=self.ctx.version, columns=columns,
+            timings={"time/generate": t1 - t0, "time/score": time.perf_counter() - t1}, temperature=params.temperature)
 
     def _first_token_probs(self, rows) -> list[float]:
         probs = [0.0] * len(rows)
@@ -150,33 +154,14 @@ class RPT(Method):
         m = self.cfg
         started = time.perf_counter()
         active = m.dynamic_sampling_from_step is not None and step >= m.dynamic_sampling_from_step
-        if active:
-            result = dynamic_sample(lambda n, r: self._sample_groups(step, n, r, engine), lambda g: g["rewards"],
-                                    target=m.contexts_per_step, max_rounds=m.dynamic_sampling_max_rounds)
-            groups = result.groups
-            self._ds_stats = {"dynamic_sampling/active": 1.0, **result.stats()}
+        if active:  # the rounds' timings are summed
+            batch = dynamic_sample_batch(lambda n, r: self._sample_groups(step, n, r, engine),
+                                         target=m.contexts_per_step, max_rounds=m.dynamic_sampling_max_rounds)
         else:
-            groups = self._sample_groups(step, m.contexts_per_step, 0, engine)
-            self._ds_stats = {"dynamic_sampling/active": 0.0}
-        rows = [(g, r) for g, group in enumerate(groups) for r in group["rows"]]
-        names = list(rows[0][1]["per_fn"]) if rows else []
-        decode = self.tokenizer.decode
-        columns = {
-            "prediction": [r["prediction"] for _, r in rows],
-            "format_error": [r["prediction"] is None for _, r in rows],
-            "target_ids": [r["target_ids"] for _, r in rows],
-            "target_text": [decode(r["target_ids"]) for _, r in rows],
-        }
-        columns.update({f"reward/{n}": [r["per_fn"][n] for _, r in rows] for n in names})
-        timings = {"time/generate": 0.0, "time/score": 0.0}
-        for group in groups[:1]:
-            timings = dict(group["timings"])
-        timings["time/rollout_all_rounds"] = time.perf_counter() - started
-        return RolloutBatch(
-            prompt_ids=[r["prompt_ids"] for _, r in rows], completion_ids=[r["completion_ids"] for _, r in rows],
-            sampling_logprobs=[r["logprobs"] for _, r in rows], finish_reasons=[r["finish"] for _, r in rows],
-            rewards=[r["reward"] for _, r in rows], group=[g for g, _ in rows], policy_version=self.ctx.version,
-            columns=columns, timings=timings)
+            batch = self._sample_groups(step, m.contexts_per_step, 0, engine)
+        batch.stats = {"dynamic_sampling/active": float(active), **batch.stats}
+        batch.timings["time/rollout_all_rounds"] = time.perf_counter() - started
+        return batch
 
     def metrics(self, batch: RolloutBatch) -> dict[str, float]:
         n = len(batch)
@@ -190,7 +175,6 @@ class RPT(Method):
             "response_truncated_frac": batch.finish_reasons.count("length") / n,
             "prediction_chars_mean": statistics.fmean(len(p) for p in predictions) if predictions else 0.0,
             "groups_all_equal_frac": sum(max(v) == min(v) for v in groups.values()) / len(groups),
-            **self._ds_stats,
         }
 
     def state_dict(self) -> dict:

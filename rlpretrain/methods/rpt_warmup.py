@@ -22,7 +22,6 @@ import random
 import re
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
@@ -78,12 +77,8 @@ def ensure_format_warmup(cfg) -> Path:
 
 
 def build_format_warmup(cfg, out_dir: Path) -> list[float]:
-    from types import SimpleNamespace
-
-    from rlpretrain.algorithms.objectives import NextTokenObjective
+    from rlpretrain.algorithms.next_token_trainer import train_next_token, warmup_learner_config
     from rlpretrain.data.documents import load_documents, split_holdout
-    from rlpretrain.learner.microbatch import pad_right
-    from rlpretrain.learner.torch import TorchLearner
     from rlpretrain.models.loading import load_model_and_tokenizer, pick_device
 
     w = cfg.method.format_warmup
@@ -93,25 +88,13 @@ def build_format_warmup(cfg, out_dir: Path) -> list[float]:
     else:
         texts, _ = split_holdout(load_documents(cfg.data, cfg.seed), cfg.method.eval.holdout_docs)
     examples = format_examples(tokenizer, texts, cfg, w.examples, seed=cfg.seed)
-    lcfg = SimpleNamespace(lr=w.lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.0, lr_schedule="cosine",
-                           warmup_steps=max(1, w.steps // 20), min_lr_ratio=0.1, grad_clip=1.0,
-                           max_tokens_per_micro_batch=cfg.learner.max_tokens_per_micro_batch, precision="fp32",
-                           micro_batch_min_fill=getattr(cfg.learner, "micro_batch_min_fill", 0.5))
-    learner = TorchLearner(lcfg, model, total_steps=w.steps)
-    objective = NextTokenObjective()
-    rng = random.Random(cfg.seed)
-    pad = tokenizer.pad_token_id
-    losses = []
+    learner_cfg = warmup_learner_config(w.lr, w.steps, weight_decay=0.0,
+                                        max_tokens_per_micro_batch=cfg.learner.max_tokens_per_micro_batch,
+                                        micro_batch_min_fill=cfg.learner.micro_batch_min_fill)
     with tqdm(total=w.steps, desc="RPT format warm-up", unit="step", dynamic_ncols=True,
               disable=not cfg.tracking.progress) as bar:
-        for _ in range(w.steps):
-            chosen = rng.sample(examples, min(w.batch_size, len(examples)))
-            batch = {"input_ids": pad_right([ids for ids, _ in chosen], pad),  # the learner moves it to the model
-                     "attention_mask": pad_right([[1] * len(ids) for ids, _ in chosen], 0),
-                     "loss_mask": pad_right([[0] * s + [1] * (len(ids) - s) for ids, s in chosen], 0, dtype=torch.float32)}
-            losses.append(learner.train_step(batch, objective)["ntp_loss"])
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        losses = train_next_token(model, examples, learner_cfg, w.steps, w.batch_size, tokenizer.pad_token_id,
+                                  seed=cfg.seed, on_step=lambda loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
     out_dir.mkdir(parents=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -2,8 +2,9 @@
 
 Nothing is downloaded. The tokenizer is trained on the project's own arithmetic corpus with
 digits split one per token and <think>/</think> as special tokens; the model gets a short
-next-token warm-up on that corpus (through the project's own learner and next-token loss), so
-that RLP starts from a policy that can already write both useful and useless thoughts.
+next-token warm-up on that corpus (algorithms/next_token_trainer.py: the project's own learner
+and next-token loss), so that RLP starts from a policy that can already write both useful and
+useless thoughts.
 The result is saved in Hugging Face format under a cache directory keyed by the build settings,
 so later runs load it with `from_pretrained` like any other model.
 """
@@ -15,6 +16,7 @@ import hashlib
 import json
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,6 +26,24 @@ from rlpretrain.models.build_cache import build_once, default_cache_dir
 from rlpretrain.models.special_tokens import EOS, PAD, THINK_CLOSE, THINK_OPEN
 
 BUILD_VERSION = 3  # bump when the build recipe changes, so stale caches are not reused (3: fused AdamW)
+
+
+@dataclass
+class EmbeddedModelConfig:
+    """The tiny model built locally when model.name_or_path starts with 'embedded:' (`model.embedded`)."""
+    hidden_size: int = 64
+    num_layers: int = 4
+    num_heads: int = 2  # head size 32: vLLM's CPU attention rejects smaller heads
+    intermediate_size: int = 256
+    max_position_embeddings: int = 512
+    vocab_size: int = 320
+    corpus_docs: int = 4000
+    think_prob: float = 0.5   # fraction of sums preceded by a thought in the warm-up corpus
+    useful_prob: float = 0.5  # of those thoughts, the fraction that are digit-wise computations
+    warmup_steps: int = 400
+    warmup_lr: float = 3e-3
+    warmup_batch_size: int = 32
+    seed: int = 1234
 
 
 def ensure_embedded_model(name: str, cfg, cache_dir: str | None = None) -> Path:
@@ -57,9 +77,9 @@ def train_tokenizer(corpus: list[str], vocab_size: int):
 def build_tiny(settings: dict, out_dir: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from rlpretrain.algorithms.next_token_trainer import train_next_token, warmup_learner_config
     from rlpretrain.data.packing import pack_blocks
     from rlpretrain.data.synthetic import arithmetic_corpus
-    from rlpretrain.pretrain import next_token_warmup
 
     s = settings
     started = time.time()
@@ -78,8 +98,12 @@ def build_tiny(settings: dict, out_dir: Path) -> None:
     random.Random(s["seed"]).shuffle(blocks)
     with tqdm(total=s["warmup_steps"], desc="building embedded:tiny (warm-up)", unit="step",
               dynamic_ncols=True, disable=None) as bar:
-        losses = next_token_warmup(model, blocks, steps=s["warmup_steps"], batch_size=s["warmup_batch_size"],
-                                   lr=s["warmup_lr"], on_step=lambda loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+        steps = s["warmup_steps"]
+        learner_cfg = warmup_learner_config(s["warmup_lr"], steps, weight_decay=0.01,
+                                            max_tokens_per_micro_batch=1 << 30, micro_batch_min_fill=0.0)
+        losses = train_next_token(model, [(b, 0) for b in blocks], learner_cfg, steps, s["warmup_batch_size"],
+                                  tokenizer.pad_token_id,
+                                  on_step=lambda loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
     out_dir.mkdir(parents=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
 
 import torch
 
 from rlpretrain.models.build_cache import cache_root
-from rlpretrain.models.embedded import ensure_embedded_model
+from rlpretrain.models.embedded import EmbeddedModelConfig, ensure_embedded_model
 from rlpretrain.models.gguf import ensure_gguf_model
 from rlpretrain.models.special_tokens import ensure_think_tokens
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ModelConfig:
+    """The `model` group."""
+    name_or_path: str = "embedded:tiny"
+    dtype: str = "float32"
+    add_think_tokens: bool = True  # add <think>/</think> as special tokens if the tokenizer lacks them
+    think_token_init: str = "pieces"  # added tokens' embeddings: pieces (mean of the tag's old pieces) | mean (of all)
+    gguf_file: Optional[str] = None  # a local GGUF (path or pkg:MODULE/FILE), converted once; name_or_path is then a label
+    trust_remote_code: bool = False
+    cache_dir: Optional[str] = None  # where embedded/GGUF models are built; default ~/.cache/rlpretrain
+    embedded: EmbeddedModelConfig = field(default_factory=EmbeddedModelConfig)
 
 
 class ModelLoadError(ValueError):

@@ -2,7 +2,8 @@
 whose rewards are not all equal, and sample more prompts until the batch is full again.
 
 Generic over what a group is: the caller gives `sample(n, round) -> list of groups` and
-`rewards_of(group) -> list[float]`. At most `max_rounds` sampling rounds are made (the first
+`rewards_of(group) -> list[float]`; `dynamic_sample_batch` does it for rounds that are RolloutBatches.
+At most `max_rounds` sampling rounds are made (the first
 included); when the batch is still short after them, it is returned short with a warning (and
 `short=True` in the stats), and if no group at all was informative, the last round's groups are
 returned unfiltered so the step still has data (their advantages are zero under GRPO).
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Sequence, TypeVar
+
+from rlpretrain.rollout.batch import RolloutBatch
 
 log = logging.getLogger(__name__)
 G = TypeVar("G")
@@ -74,3 +77,26 @@ def dynamic_sample(sample: Callable[[int, int], list[G]], rewards_of: Callable[[
             log.warning("dynamic sampling: only %d of %d groups with differing rewards after %d rounds; "
                         "the batch is short", len(kept), target, result.rounds)
     return result
+
+
+def dynamic_sample_batch(sample: Callable[[int, int], RolloutBatch], target: int, max_rounds: int = 4,
+                         oversample: float = 1.0, tol: float = 0.0) -> RolloutBatch:
+    """`dynamic_sample` where round r's `sample(n, r)` is a batch of n groups: the kept groups of each
+    round are selected from it and the rounds joined (`RolloutBatch.concat`: group ids 0.. in kept order,
+    timings summed over all rounds, dropped groups' included). The result's stats say how it went."""
+    rounds: list[RolloutBatch] = []
+
+    def groups(n: int, r: int) -> list[tuple[int, list[int]]]:
+        batch = sample(n, r)
+        rounds.append(batch)
+        members: dict[int, list[int]] = {}
+        for i, g in enumerate(batch.group):
+            members.setdefault(g, []).append(i)
+        return [(r, rows) for rows in members.values()]  # (round, the group's rows), in order
+
+    result = dynamic_sample(groups, lambda g: [rounds[g[0]].rewards[i] for i in g[1]], target, max_rounds,
+                            oversample, tol)
+    batch = RolloutBatch.concat([b.select([i for r, rows in result.groups if r == k for i in rows])
+                                 for k, b in enumerate(rounds)])
+    batch.stats.update(result.stats())
+    return batch

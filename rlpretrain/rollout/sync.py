@@ -22,11 +22,25 @@ from typing import Iterable, Iterator
 
 import torch
 
+from rlpretrain.checks import require
 from rlpretrain.registry import Registry
 from rlpretrain.rollout.base import SyncStats
 
 WeightBucket = list[tuple[str, torch.Tensor]]
 WEIGHT_TRANSPORTS: Registry = Registry("weight transport")
+
+
+@dataclass
+class SyncConfig:
+    """The `sync` group: weight sync learner -> rollout engine."""
+    transport: str = "auto"  # auto | shared | reload | broadcast
+    bucket_mb: float = 256.0  # tensors per transfer, at most this many MiB (one call per bucket)
+    timeout_s: float = 600.0  # a transfer that takes longer raises, naming the parameter
+    backend: str = "auto"  # broadcast: auto (nccl when learner and workers hold whole GPUs) | gloo | nccl
+
+    def __post_init__(self):
+        require(self.bucket_mb > 0, "bucket_mb", "> 0", self.bucket_mb)
+        require(self.timeout_s > 0, "timeout_s", "> 0", self.timeout_s)
 
 
 class WeightSyncError(RuntimeError):

@@ -132,7 +132,8 @@ def open_run(cfg, command: Command | None = None):
 
 def restore(cfg, current: dict, record: dict, command: Command | None, run_dir: Path):
     """The record's config, with the command line's changes that leave the computation as it was."""
-    given = command.keys() if command is not None else None
+    # a group option (experiment=..., model=...) is checked against the run's choice below, not key by key
+    given = [k for k in command.keys() if k not in command.choices] if command is not None else None
 
     def is_given(key: str) -> bool:
         return given is None or any(key == g or key.startswith(g + ".") for g in given)
@@ -140,7 +141,7 @@ def restore(cfg, current: dict, record: dict, command: Command | None, run_dir: 
     now, then = _flatten(current), _flatten(record["config"])
     refused, restored, told = [], [], []
     if command is not None:  # a group option other than the run's (experiment=..., algorithm=...)
-        for group in set(given) & set(command.choices):
+        for group in set(command.keys()) & set(command.choices):
             old = record.get("choices", {}).get(group)
             if old is not None and old != command.choices[group]:
                 refused.append(f"{group}={command.choices[group]} (the run used {old})")

@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 
-from sandbox import SandboxPool, SandboxWarning
-from sandbox import isolation
+from rlpretrain.sandbox import SandboxPool, SandboxWarning
+from rlpretrain.sandbox import isolation
 
 NOBODY = 65534
 BWRAP = isolation.available("bwrap")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers_sandbox import descendants, make_pool, nobody_processes
-from sandbox import Job, Limits
+from rlpretrain.sandbox import Job, Limits
 
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"
 ROOT = os.geteuid() == 0
@@ -207,7 +207,7 @@ def test_answers_are_data_not_code(pool):
 
 
 def test_fallback_warns_about_network(pool):
-    from sandbox import missing_protections
+    from rlpretrain.sandbox import missing_protections
 
     missing = " ".join(missing_protections(pool.mode))
     if pool.mode == "bwrap":

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers_sandbox import alive, descendants, make_pool, needs_bwrap, nobody_processes
-from sandbox import Job, Limits, SandboxError, SandboxPool, SandboxWarning, isolation
+from rlpretrain.sandbox import Job, Limits, SandboxError, SandboxPool, SandboxWarning, isolation
 
 REPO = Path(__file__).resolve().parents[2]
 

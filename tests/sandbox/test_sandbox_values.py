@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sandbox import UnsupportedValue, equal, from_canonical, parse_args, parse_call, to_canonical
+from rlpretrain.sandbox import UnsupportedValue, equal, from_canonical, parse_args, parse_call, to_canonical
 
 
 @pytest.mark.parametrize("value", [None, True, 0, -5, 2 ** 80, -(2 ** 70), 1.5, -0.0, "s\udc80", b"\x00\xff",

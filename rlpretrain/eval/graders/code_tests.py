@@ -107,7 +107,7 @@ def job_for(answer: str, example: Example, limits):
     """The sandbox job for one answer; `limits` per test case (LiveCodeBench runs all its cases in one job)."""
     from dataclasses import replace
 
-    from sandbox import Job
+    from rlpretrain.sandbox import Job
 
     tests = example.meta["tests"]
     program = program_for(answer, example)
@@ -159,7 +159,7 @@ class CodeTestsGrader(Grader):
         self.workers, self.timeout, self.memory_mb = workers, timeout, memory_mb
 
     def grade_batch(self, answers: list[str | None], examples: list[Example]) -> list[float]:
-        from sandbox import Limits, SandboxPool
+        from rlpretrain.sandbox import Limits, SandboxPool
 
         limits = Limits(timeout=self.timeout, memory_mb=self.memory_mb)
         todo = [(i, job_for(a, ex, limits)) for i, (a, ex) in enumerate(zip(answers, examples, strict=True)) if a]

@@ -28,14 +28,47 @@ import os
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+from rlpretrain.checks import require
 from rlpretrain.methods.tpt.prompts import PROMPTS, render
 from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
 FINISH_REASONS = ("stop", "eos", "length")
+
+
+@dataclass
+class TPTGenerateConfig:
+    """method=tpt_generate: a thinking trajectory per document.
+
+    Defaults are the paper's (arXiv 2509.20186 v4, Setup): 2k-token documents, at most 8k thinking
+    tokens, temperature 0.6, top-p 0.9, stop at </think>. The engine is `rollout.name`; its
+    batch limit is `rollout.max_batch_size` (the rollout group's sampling fields are not used).
+    """
+    name: str = "tpt_generate"
+    prompt: str = "thinking"  # thinking | random_focus (rlpretrain/methods/tpt/prompts.py)
+    max_doc_tokens: int = 2048  # documents truncated on a token boundary
+    max_thinking_tokens: int = 8192
+    temperature: float = 0.6
+    top_p: float = 0.9
+    think_open: str = "<think>"  # appended to the prompt: generation starts inside a thought
+    think_close: str = "</think>"  # stop token/string
+    use_chat_template: bool = True  # the generator's chat template, when its tokenizer has one
+    shard_size: int = 1000  # documents per output shard (the unit of resume and of work splitting)
+    batch_size: int = 16  # documents per generate call (the unit of in-shard progress)
+    num_workers: int = 1  # shard i belongs to worker i % num_workers
+    worker_index: int = 0
+    output_dir: Optional[str] = None  # default: <run_dir>/thinking
+    source_name: Optional[str] = None  # label per row; default: data.path or data.source
+    generator_name: Optional[str] = None  # recorded per row; default: model.name_or_path
+
+    def __post_init__(self):
+        require(self.temperature >= 0, "temperature", ">= 0 (0: greedy)", self.temperature)
+        require(0 < self.top_p <= 1, "top_p", "in (0, 1]", self.top_p)
 
 
 def shard_name(index: int) -> str:

@@ -20,14 +20,16 @@ import logging
 import math
 import string
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any, Optional
 
 import torch
 from omegaconf import OmegaConf
 
 from rlpretrain.algorithms.objectives import NextTokenObjective
-from rlpretrain.data.documents import DATA_SOURCES, DataError, load_documents
+from rlpretrain.checks import require
+from rlpretrain.data.documents import DATA_SOURCES, DataConfig, DataError, load_documents
 from rlpretrain.data.packing import StreamPacker
 from rlpretrain.methods.tpt.mixture import Mixture
 from rlpretrain.models.device import module_device, to_device
@@ -35,6 +37,52 @@ from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 LOSS_ON = ("all", "thinking")
+
+
+@dataclass
+class NTPSourceConfig:
+    """One source of a next-token mixture: a document dataset, optionally with a thinking column."""
+    label: str = "data"
+    weight: float = 1.0
+    source: str = "hf"  # hf | synthetic_arithmetic | champ | humaneval | tpt (a tpt_generate output directory in `path`)
+    path: Optional[str] = None
+    data_name: Optional[str] = None  # datasets config name
+    data_files: Optional[Any] = None
+    split: str = "train"
+    text_column: str = "text"
+    thinking_column: Optional[str] = None  # default "thinking" for source=tpt, none otherwise
+    num_docs: int = 2000  # synthetic only
+    max_docs: Optional[int] = None
+    seed: int = 0  # synthetic only: which corpus (offset from the run seed)
+
+
+@dataclass
+class NTPConfig:
+    """method=ntp: next-token training on packed [document; thinking] samples: TPT, and with thinking off, CPT."""
+    name: str = "ntp"
+    sources: list[NTPSourceConfig] = field(default_factory=list)  # empty: `data` as one plain source
+    weight_mode: str = "per_sample"  # per_sample: each document of a source weighs `weight` | proportion
+    thinking: bool = True  # false: thinking columns are ignored (the continued-pretraining baseline)
+    template: str = "{document}<think>{thinking}</think>"  # a sample with thinking; {document} alone without
+    loss_on: str = "all"  # all | thinking (SFT-style: the thinking and the closing tag only)
+    max_doc_tokens: Optional[int] = None  # truncate documents (on a token boundary) before joining
+    seq_len: int = 8192
+    batch_size: int = 512  # packed sequences per optimizer step
+    token_budget: Optional[int] = None  # set: steps = ceil(budget / (batch_size * seq_len)); then trainer.max_steps may not be given
+    packing: str = "wrap"  # wrap: concatenate and cut | no_split: samples start a sequence unless longer than it
+    separator: str = "eos"  # after every sample: eos | none
+    init: str = "pretrained"  # pretrained: model.name_or_path's weights | scratch: its architecture, fresh weights
+    architecture: dict[str, Any] = field(default_factory=dict)  # config overrides for init=scratch
+    eval_source: Optional[NTPSourceConfig] = None  # held-out documents (plain; loss on document tokens)
+    eval_docs: int = 256
+    eval_every: int = 0  # 0: only at the start and the end
+    eval_dedup: bool = True  # drop held-out documents that also occur in a training source
+
+    def __post_init__(self):
+        require(self.token_budget is None or self.token_budget >= 1, "token_budget", ">= 1 or null (trainer.max_steps)",
+                self.token_budget)
+        require(self.eval_docs >= 0, "eval_docs", ">= 0", self.eval_docs)
+        require(self.eval_every >= 0, "eval_every", ">= 0 (0: only at the start and the end)", self.eval_every)
 
 
 # ---------------------------------------------------------------- sources
@@ -51,7 +99,7 @@ class Source:
 def load_source(src, run_seed: int) -> Source:
     thinking_column = src.thinking_column or ("thinking" if src.source == "tpt" else None)
     if src.source == "synthetic_arithmetic":
-        texts = DATA_SOURCES.get("synthetic_arithmetic")(SimpleNamespace(num_docs=src.num_docs), run_seed + src.seed)
+        texts = DATA_SOURCES.get("synthetic_arithmetic")(DataConfig(num_docs=src.num_docs), run_seed + src.seed)
         rows = {"text": texts}
         text_column, thinking_column = "text", None
     elif src.source not in ("hf", "tpt") and src.source in DATA_SOURCES:  # champ, humaneval: their split
