@@ -76,7 +76,8 @@ METHOD_SCHEMAS = {"rlp": RLPConfig, "rpt": RPTConfig, "tpt_generate": TPTGenerat
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    for name, schema in METHOD_SCHEMAS.items():
+    from rlpretrain.methods.azr.config import AZRConfig  # here: the methods package imports this module
+    for name, schema in {**METHOD_SCHEMAS, "azr": AZRConfig}.items():
         cs.store(group="schema/method", name=name, node=schema)
 
 

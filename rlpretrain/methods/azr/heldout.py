@@ -1,0 +1,83 @@
+"""Solver accuracy per task type on a run's frozen held-out tasks, before and after training:
+
+    python -m rlpretrain.methods.azr.heldout RUN_DIR
+
+The tasks are the first `method.heldout_per_type` valid proposals of each type in the seeding phase
+(RUN_DIR/azr/heldout.json, never put in a buffer). The first and the last checkpoint answer each
+task once, greedily, in the run's prompt format, and the answers are checked in the sandbox as in
+training. Printed, and written to RUN_DIR/azr/heldout_eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from rlpretrain.checkpoint import list_checkpoints
+from rlpretrain.methods.azr.checks import check_answers
+from rlpretrain.methods.azr.executor import Executor
+from rlpretrain.methods.azr.parsing import parse_solution
+from rlpretrain.methods.azr.prompting import Prompter
+from rlpretrain.methods.azr.tasks import Task
+from rlpretrain.methods.azr.templates import solve_request
+from rlpretrain.rollout.hf import HFEngine
+from rlpretrain.run.record import load_run_config
+
+
+def solver_accuracy(model, tokenizer, cfg, tasks: list[Task], executor: Executor) -> dict[str, dict]:
+    m = cfg.method
+    prompter = Prompter.from_config(tokenizer, cfg)
+    requests = [solve_request(t) for t in tasks]
+    outs = HFEngine(cfg.rollout, model, tokenizer).generate([prompter.ids(p, b) for p, b in requests],
+                                                            prompter.sampling(1, 0, temperature=0.0))
+    answers = [parse_solution(t.type, prompter.text(o[0].token_ids, b), m.think)
+               for t, o, (_, b) in zip(tasks, outs, requests)]
+    right = check_answers(executor, tasks, answers, list(m.banned_modules))
+    out = {}
+    for kind in dict.fromkeys(t.type for t in tasks):
+        mine = [(a, r) for t, a, r in zip(tasks, answers, right) if t.type == kind]
+        out[kind] = {"tasks": len(mine), "right": sum(r for _, r in mine),
+                     "well_formed": sum(a is not None for a, _ in mine)}
+    return out
+
+
+def evaluate_run(run_dir: Path) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = load_run_config(run_dir)
+    path = run_dir / "azr" / "heldout.json"
+    if cfg is None or not path.exists():
+        raise FileNotFoundError(f"{run_dir}: not an AZR run with held-out tasks (method.heldout_per_type > 0)")
+    tasks = [Task.from_dict(d) for v in json.loads(path.read_text()).values() for d in v]
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if len(ckpts) < 2:
+        raise FileNotFoundError(f"{run_dir}: needs the first and a later checkpoint, found {[c.name for c in ckpts]}")
+    tokenizer = AutoTokenizer.from_pretrained(ckpts[0] / "policy")
+    s = cfg.method.sandbox
+    executor = Executor(s.workers, s.mode, s.timeout, s.memory_mb)
+    out = {}
+    try:
+        for label, ckpt in (("before", ckpts[0]), ("after", ckpts[-1])):
+            model = AutoModelForCausalLM.from_pretrained(ckpt / "policy", dtype=torch.float32)
+            out[label] = {"checkpoint": ckpt.name, "types": solver_accuracy(model, tokenizer, cfg, tasks, executor)}
+    finally:
+        executor.close()
+    (run_dir / "azr" / "heldout_eval.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    out = evaluate_run(parser.parse_args().run_dir)
+    print("held-out solver accuracy (greedy, one answer per task):")
+    for label, r in out.items():
+        cells = "  ".join(f"{t} {v['right']}/{v['tasks']} (well formed {v['well_formed']})" for t, v in r["types"].items())
+        print(f"  {label:6s} ({r['checkpoint']}): {cells}")
+
+
+if __name__ == "__main__":
+    main()
