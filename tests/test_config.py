@@ -63,7 +63,7 @@ def test_a_key_added_with_plus_is_refused_with_the_valid_keys():
     with pytest.raises(ConfigError) as e:
         validate(cfg)
     assert str(e.value) == ("trainer.max_step is not a setting of TrainerConfig; did you mean trainer.max_steps? "
-                            "Its keys: max_steps. (A '+' override adds a key; the project's groups take only "
+                            "Its keys: max_steps, eval_every. (A '+' override adds a key; the project's groups take only "
                             "their schema's keys.)")
     with pytest.raises(ConfigError, match=r"^rollout\.vllm\.gpu_memory is not a setting of VLLMConfig; did you mean "
                                           r"rollout\.vllm\.gpu_memory_utilization\?"):
@@ -116,7 +116,7 @@ def test_cli_refuses_before_any_work_with_one_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "error: trainer.max_step is not a setting of TrainerConfig; did you mean trainer.max_steps? Its keys: "
-        "max_steps. (A '+' override adds a key; the project's groups take only their schema's keys.)"]
+        "max_steps, eval_every. (A '+' override adds a key; the project's groups take only their schema's keys.)"]
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.jsonl").exists()
     out = _cli("experiment=tpt_ntp_quickstart", "trainer.max_steps=5", f"hydra.run.dir={run_dir}")
     assert out.returncode == 1

@@ -74,7 +74,8 @@ def test_ntp_job_trains_in_a_ray_actor(model_cache, tmp_path):
     assert "engine" not in placed  # next-token training starts no rollout worker
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
     with pytest.raises(ValueError, match="the ntp job trains on one learner rank"):
-        run(compose_cfg(*SMALL_MODEL, "experiment=tpt_ntp_quickstart", *RAY, "launcher.num_learners=2"))
+        run(compose_cfg(*SMALL_MODEL, "experiment=tpt_ntp_quickstart", *RAY, "launcher.num_learners=2",
+                        f"run_dir={tmp_path / 'two'}"))
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from conftest import SMALL_MODEL, compose_cfg
 
 from rlpretrain.eval.cli import main as eval_main
 from rlpretrain.plot import main as plot_main
-from rlpretrain.runners import run
+from rlpretrain.jobs import run
 
 pytestmark = pytest.mark.slow
 

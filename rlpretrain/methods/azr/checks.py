@@ -13,8 +13,8 @@ Nothing from the model is evaluated on the host.
 
 from __future__ import annotations
 
-from sandbox import Job
-from sandbox.values import from_canonical
+from rlpretrain.sandbox import Job
+from rlpretrain.sandbox.values import from_canonical
 
 from rlpretrain.methods.azr.ast_checks import violations
 from rlpretrain.methods.azr.executor import Executor, JobBatch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sandbox.values import from_canonical
+from rlpretrain.sandbox.values import from_canonical
 
 TASK_TYPES = ("deduction", "abduction", "induction")
 ROLES = ("propose", "solve")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sandbox import Job, Result
-from sandbox.values import canonical_text
+from rlpretrain.sandbox import Job, Result
+from rlpretrain.sandbox.values import canonical_text
 
 from rlpretrain.methods.azr.ast_checks import violations
 from rlpretrain.methods.azr.executor import Executor, JobBatch

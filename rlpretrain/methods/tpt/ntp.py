@@ -356,7 +356,7 @@ def train_ntp(cfg, ntp=None, run_dir: str | Path | None = None, *, placer) -> di
     packer = StreamPacker(ntp.seq_len, separator, ntp.packing, tokenizer.pad_token_id)
     stream = PackedStream(sources, builder, mixture, packer, ntp.thinking)
     steps = num_steps(cfg, ntp)
-    learner = placer.learner(cfg, model, steps, run_dir)
+    learner = placer.learner(cfg, model, steps, run.dir)
     objective = NextTokenObjective()
     heldout = eval_docs(cfg, ntp, tokenizer, sources)
     bos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
