@@ -44,6 +44,8 @@ def test_empty_dataset(small_cfg, tmp_path):
     cfg = small_cfg("data=hf", "data.path=json", f"data.data_files={tmp_path}/empty.jsonl")
     with pytest.raises(ValueError, match="could not load dataset|the dataset is empty"):
         train(cfg)
+    with pytest.raises(ValueError, match=f"data_files {tmp_path}/empty.jsonl\\): it has no rows"):
+        train(cfg)  # the file is named (datasets itself says only "StopIteration")
 
 
 def test_dataset_from_local_files_and_short_documents(small_cfg, tmp_path):

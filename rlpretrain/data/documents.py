@@ -54,10 +54,15 @@ def hf_dataset(cfg, seed: int) -> list[str]:
     data_files = cfg.data_files
     if data_files is not None and not isinstance(data_files, (str, list, dict)):
         data_files = dict(data_files) if hasattr(data_files, "items") else list(data_files)
+    source = f"'{cfg.path}'" + (f" (data_files {data_files})" if data_files is not None else "")
     try:
         ds = datasets.load_dataset(cfg.path, cfg.name, data_files=data_files, split=cfg.split)
+    except StopIteration:  # what datasets raises for a file with no rows
+        raise DataError(f"could not load dataset {source}: it has no rows (is the file empty?)") from None
     except Exception as e:
-        raise DataError(f"could not load dataset '{cfg.path}' (split '{cfg.split}'): {type(e).__name__}: {e}") from e
+        raise DataError(f"could not load dataset {source} (split '{cfg.split}'): {type(e).__name__}: {e}") from e
+    if len(ds) == 0:
+        raise DataError(f"dataset {source} (split '{cfg.split}') has no rows")
     if cfg.text_column not in ds.column_names:
         raise DataError(f"dataset '{cfg.path}' has no column '{cfg.text_column}'; columns: {ds.column_names}")
     return [t for t in ds[cfg.text_column] if isinstance(t, str)]
