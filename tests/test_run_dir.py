@@ -3,6 +3,7 @@ a fresh run never writes into a used directory, Ctrl-C ends with one line naming
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,11 @@ def _small(model_cache) -> list[str]:
 
 def _cli(*args, env=None):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{PLUGINS}", **(env or {})}
+    # as from a terminal: a shell's background job (CI scripts, `make test &`) starts with SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler
     return subprocess.run([sys.executable, "-m", "rlpretrain.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env, cwd=REPO)
+                          timeout=600, env=env, cwd=REPO,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _files(run_dir: Path) -> dict[str, str]:
