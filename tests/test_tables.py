@@ -17,7 +17,8 @@ EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 @pytest.mark.parametrize("paper", ["rlp", "rpt", "tpt", "azr"])
 def test_every_paper_number_is_rendered(paper, tmp_path):
-    shutil.copytree(EXPERIMENTS / paper, tmp_path / paper, ignore=shutil.ignore_patterns("tables"))
+    # the whole tree: a paper's ours.yaml may read another folder's results (experiments/eval/)
+    shutil.copytree(EXPERIMENTS, tmp_path, ignore=shutil.ignore_patterns("tables"), dirs_exist_ok=True)
     out = render(paper, tmp_path)
     text = (out / "README.md").read_text()
     files = sorted((tmp_path / paper).glob("paper_*.csv"))
