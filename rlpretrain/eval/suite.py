@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rlpretrain.eval.benchmarks import BENCHMARKS, GRADERS, Benchmark, Example
+from rlpretrain.eval.benchmarks import BENCHMARKS, GRADERS, Benchmark, Grader
 from rlpretrain.eval.config import BenchmarkRunConfig, EvalConfig
 from rlpretrain.eval.metrics import summarize as sample_metrics
 from rlpretrain.rollout.base import RolloutEngine, SamplingParams
@@ -58,8 +58,9 @@ def label_of(run: BenchmarkRunConfig) -> str:
 
 
 def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, samples_path: Path, seen: dict,
-                  batch_size: int, seed: int, progress: bool) -> list[dict]:
-    """Generate and grade what `seen` lacks; returns every record of this benchmark, in order."""
+                  batch_size: int, seed: int, progress: bool) -> tuple[list[dict], Benchmark, Grader]:
+    """Generate and grade what `seen` lacks; returns every record of this benchmark, in order, with the
+    benchmark and grader that made them."""
     bench: Benchmark = BENCHMARKS.get(run.name)()
     grader = GRADERS.get(run.grader or bench.grader)()
     examples = bench.load(run.local_path, run.limit)
@@ -100,7 +101,7 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
                 f.write(json.dumps(r) + "\n")
         bar.update(len(batch))
     bar.close()
-    return [seen[(label, e.id, s)] for e in examples for s in range(run.k)]
+    return [seen[(label, e.id, s)] for e in examples for s in range(run.k)], bench, grader
 
 
 def trim_stop(text: str, stops) -> str:
@@ -180,9 +181,8 @@ def evaluate_suite(suite: EvalConfig, engine: RolloutEngine, tokenizer, out_dir:
     seen = read_samples(out_dir / SAMPLES)
     results = {"suite": suite.suite, "benchmarks": {}, "protocol": {}, **provenance}
     for run in suite.benchmarks:
-        records = run_benchmark(run, engine, tokenizer, out_dir / SAMPLES, seen, suite.batch_size, seed, progress)
-        bench = BENCHMARKS.get(run.name)()
-        grader = GRADERS.get(run.grader or bench.grader)()
+        records, bench, grader = run_benchmark(run, engine, tokenizer, out_dir / SAMPLES, seen, suite.batch_size,
+                                               seed, progress)
         results["benchmarks"][label_of(run)] = summarize(records, run)
         results["protocol"][label_of(run)] = {
             "benchmark": run.name, "dataset": {"hf_id": bench.dataset.hf_id, "config": bench.dataset.config,
