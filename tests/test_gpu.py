@@ -237,3 +237,21 @@ def test_heldout_evaluation_agrees_on_cpu_and_cuda(small_model):
     cpu = loss_and_accuracy(copy.deepcopy(model), docs)
     gpu = loss_and_accuracy(copy.deepcopy(model).to(DEVICE), docs)
     assert gpu["loss"] == pytest.approx(cpu["loss"], rel=1e-4) and gpu["tokens"] == cpu["tokens"]
+
+
+def test_rl_with_in_training_evaluation(small_cfg):
+    """The eval suite through the loop's engine on the device (HumanEval from its package, graded in the sandbox)."""
+    metrics = _trains(small_cfg(f"device={DEVICE}", "trainer.max_steps=2", "trainer.eval_every=2",
+                                "+eval.benchmarks=[{name: humaneval_pkg, template: plain, max_new_tokens: 8, limit: 2}]"), 2)
+    assert "eval/humaneval_pkg/pass@1" in metrics[-1]
+
+
+def test_azr_two_steps(model_cache, tmp_path):
+    from tests.conftest import SMALL_MODEL, compose_cfg
+
+    cfg = compose_cfg("experiment=azr_quickstart", "model=tiny", *SMALL_MODEL, f"model.cache_dir={model_cache}",
+                      f"run_dir={tmp_path / 'azr'}", f"device={DEVICE}", "trainer.max_steps=2",
+                      "method.prompt_format=none", "method.max_prompt_tokens=200", "method.batch_per_task_role=2",
+                      "method.learnability_rollouts=2", "method.seed_buffer_size=0", "method.heldout_per_type=0",
+                      "method.sandbox.workers=1", "rollout.max_new_tokens=12", "tracking.progress=false")
+    _trains(cfg, 2)
