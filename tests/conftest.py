@@ -68,3 +68,20 @@ def small_model(model_cache):
 
     cfg = compose_cfg(*SMALL_MODEL, f"model.cache_dir={model_cache}")
     return load_model_and_tokenizer(cfg.model, torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def smol_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("smol-cache")
+
+
+@pytest.fixture(scope="session")
+def smol(smol_cache):
+    """(cfg, tokenizer, model) of SmolLM2-135M-Instruct, converted once per session from the packaged GGUF."""
+    import torch
+
+    from rlpretrain.models.loading import load_model_and_tokenizer
+
+    cfg = compose_cfg("model=smollm2_135m", f"model.cache_dir={smol_cache}")
+    tokenizer, model = load_model_and_tokenizer(cfg.model, torch.device("cpu"))
+    return cfg, tokenizer, model

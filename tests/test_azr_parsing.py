@@ -38,6 +38,9 @@ def test_parse_proposal_per_task_type():
     p = parse_proposal("induction", ind, max_inputs=2)
     assert p.well_formed and p.inputs == ("1", "2") and p.message == "adds one"  # distinct, capped
     assert not parse_proposal("induction", r1("```input\n1\n```")).well_formed  # no message
+    empty = parse_proposal("induction", r1("```input\n1\n```\n```message\n```"))
+    assert empty.well_formed and empty.message == ""  # the block is required, its words are optional
+    assert not parse_proposal("induction", r1("```input\n\n```\n```message\nhi\n```")).well_formed  # no input
 
 
 def test_parse_solution_takes_the_last_block_of_its_kind():
@@ -53,8 +56,9 @@ def test_templates_carry_the_task_and_the_answer_format():
     prompt = propose_prompt("deduction", references=[seed], banned=["os", "random"], timeout=5)
     assert SEED_PROGRAM in prompt and SEED_INPUT in prompt and "'Hello World'" in prompt
     assert "os, random" in prompt and "```python" in prompt and "```input" in prompt
-    ind = propose_prompt("induction", program=SEED_PROGRAM, n_inputs=7)
+    ind = propose_prompt("induction", source=seed, n_inputs=7)
     assert "write 7 inputs" in ind and SEED_PROGRAM in ind and "```message" in ind
+    assert "like this one:\n```input\n'Hello World'\n```" in ind
     task = Task("induction", SEED_PROGRAM, inputs=("1", "'b'", "[3]"), outputs=(1, "b", [3]), message="same", visible=1)
     solve = solve_prompt(task)
     assert "```input\n1\n```\n```output\n1\n```" in solve and "'b'" not in solve and "same" in solve
@@ -82,8 +86,8 @@ def test_prefilled_block_is_part_of_the_response():
     # the prompt ends with the fence, so the parsed response starts with it
     assert parse_proposal("deduction", opened_block("python") + "def f(a):\n    return a\n```\n```input\n1\n```",
                           think=False).well_formed
-    with pytest.raises(ValueError, match="prefill_block needs method.think=false"):
-        Prompter(None, "none", True, 100, None, prefill_block=True)
+    with pytest.raises(ValueError, match="scaffold_blocks needs method.think=false"):
+        Prompter(None, "none", True, 100, None, scaffold_blocks=True)
 
 
 def test_six_trr_groups():

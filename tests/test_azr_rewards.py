@@ -67,3 +67,20 @@ def test_trr_pp_token_weighted_option():
         expanded = [rw for s, rw, n in zip(samples, rewards, lengths) if s == key for _ in range(n)]  # L copies
         assert adv[i].item() == pytest.approx((rewards[i] - statistics.fmean(expanded)) / statistics.stdev(expanded),
                                               rel=1e-5)
+
+
+def test_token_weighting_counts_sampled_tokens_only():
+    """With a completion mask (the scaffold's fences), token weighting counts the tokens the policy sampled."""
+    from rlpretrain.algorithms.update import group_advantages
+    from rlpretrain.rollout.batch import RolloutBatch
+
+    samples = [("deduction", "propose")] * 3
+    rewards, sampled = [1.0, -0.5, -1.0], [[1, 1, 0, 0, 1], [1], [1, 0, 0, 0, 1, 1]]
+    batch = RolloutBatch(prompt_ids=[[1]] * 3, completion_ids=[[7] * len(m) for m in sampled],
+                         sampling_logprobs=[[0.0] * len(m) for m in sampled], finish_reasons=["stop"] * 3,
+                         rewards=rewards, group=[0, 1, 2], policy_version=0,
+                         role=[role_id(t, r) for t, r in samples], completion_mask=sampled)
+    adv = group_advantages(batch, "trr_pp", "token")
+    expanded = [rw for rw, m in zip(rewards, sampled) for _ in range(sum(m))]  # 3, 1 and 3 sampled tokens
+    mean, std = statistics.fmean(expanded), statistics.stdev(expanded)
+    assert adv == pytest.approx([(rw - mean) / std for rw in rewards], rel=1e-4)

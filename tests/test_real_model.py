@@ -12,18 +12,6 @@ from tests.conftest import compose_cfg
 pytestmark = pytest.mark.slow  # a 135M model: ~20 s to convert, seconds to load
 
 
-@pytest.fixture(scope="module")
-def smol_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("smol-cache")
-
-
-@pytest.fixture(scope="module")
-def smol(smol_cache):
-    cfg = compose_cfg("model=smollm2_135m", f"model.cache_dir={smol_cache}")
-    tokenizer, model = load_model_and_tokenizer(cfg.model, torch.device("cpu"))
-    return cfg, tokenizer, model
-
-
 def test_converted_model_continues_greedily(smol):
     _, tokenizer, model = smol
     ids = tokenizer("The capital of France is Paris. The capital of Germany is", return_tensors="pt")

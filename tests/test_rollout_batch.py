@@ -98,6 +98,22 @@ def test_concat_of_nothing_and_misaligned_select():
         batch.select([0])
 
 
+def test_completion_mask_keeps_written_tokens_out_of_the_loss():
+    # sample 1's middle two tokens were written by the method (AZR's scaffold fences), not sampled
+    batch = _batch(3, "a", [0, 0, 1], completion_mask=[[1], [1, 1], [1, 0, 1]])
+    batch.completion_mask[1] = [1, 0]
+    assert batch.trained_lengths() == [1, 1, 2]
+    t = batch.to_tensors(pad_id=0)
+    # rows: prompt (2 tokens) + completion; the loss covers sampled completion tokens only
+    assert t["loss_mask"].tolist() == [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 1]]
+    assert _batch(3, "a", [0, 0, 1]).trained_lengths() == [1, 2, 3]  # no mask: every token was sampled
+    part = RolloutBatch.concat([batch.select([2]), batch.select([1])])
+    assert part.completion_mask == [[1, 0, 1], [1, 0]] and part.records()[0]["completion_mask"] == [1, 0, 1]
+    batch.completion_mask[2] = [1, 1]
+    with pytest.raises(ValueError, match=r"RolloutBatch.completion_mask\[2\] has 2 entries for 3 completion tokens"):
+        batch.to_tensors(pad_id=0)
+
+
 # ---------------------------------------------------------------- dynamic sampling over batches
 
 # round r draws n groups of 2 from these patterns, in order (as test_rpt_units' generic test)

@@ -27,7 +27,7 @@ def group_advantages(batch: RolloutBatch, estimator: str, weighting: str = "samp
     rewards = torch.tensor(batch.rewards, dtype=torch.float32)
     group = torch.tensor(batch.group, dtype=torch.long)
     role = torch.tensor(batch.role, dtype=torch.long) if batch.role is not None else None
-    lengths = torch.tensor([len(c) for c in batch.completion_ids], dtype=torch.long)
+    lengths = torch.tensor(batch.trained_lengths(), dtype=torch.long)
     return fn(rewards, group, role, lengths, weighting=weighting).tolist()
 
 

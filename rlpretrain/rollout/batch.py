@@ -30,6 +30,9 @@ class RolloutBatch:
     # the sampling temperature; the update refuses a batch scored at another one (None: not recorded)
     temperature: Optional[float] = None
     stats: dict[str, float] = field(default_factory=dict)  # the method's per-batch metrics, logged with the step's
+    # per completion token: 1 where the policy sampled it, 0 where the method wrote it (e.g. AZR's
+    # scaffold fences between blocks); only sampled tokens are trained. None: every token was sampled.
+    completion_mask: Optional[list[list[int]]] = None
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
@@ -41,14 +44,26 @@ class RolloutBatch:
         fields = {"prompt_ids": self.prompt_ids, "completion_ids": self.completion_ids,
                   "sampling_logprobs": self.sampling_logprobs or [[] for _ in range(n)],
                   "finish_reasons": self.finish_reasons, "rewards": self.rewards, "group": self.group}
-        for name, values in (("role", self.role), ("advantages", self.advantages)):
+        for name, values in (("role", self.role), ("advantages", self.advantages),
+                             ("completion_mask", self.completion_mask)):
             if values is not None:
                 fields[name] = values
         fields.update({f"columns/{key}": values for key, values in self.columns.items()})
         for name, values in fields.items():
             if len(values) != n:
                 raise ValueError(f"RolloutBatch.{name} has {len(values)} entries for {n} samples")
+        if self.completion_mask is not None:
+            bad = next((i for i, (m, c) in enumerate(zip(self.completion_mask, self.completion_ids)) if len(m) != len(c)), None)
+            if bad is not None:
+                raise ValueError(f"RolloutBatch.completion_mask[{bad}] has {len(self.completion_mask[bad])} entries for "
+                                 f"{len(self.completion_ids[bad])} completion tokens")
         return fields
+
+    def trained_lengths(self) -> list[int]:
+        """Completion tokens the loss covers, per sample (the sampled ones)."""
+        if self.completion_mask is None:
+            return [len(c) for c in self.completion_ids]
+        return [sum(m) for m in self.completion_mask]
 
     def select(self, indices: Sequence[int]) -> RolloutBatch:
         """The samples at `indices`, in that order, every per-sample field and column with them. Group and
@@ -98,10 +113,12 @@ class RolloutBatch:
                             temperature=first.temperature, stats=stats)
 
     def to_tensors(self, pad_id: int) -> dict[str, torch.Tensor]:
-        """Right-padded prompt+completion rows; the loss covers completion tokens only. `sampling_logprobs`
-        is there when the engine reported a log-prob for every completion token."""
+        """Right-padded prompt+completion rows; the loss covers the sampled completion tokens only.
+        `sampling_logprobs` is there when the engine reported a log-prob for every completion token."""
+        self._per_sample()  # the shapes agree
         rows = [p + c for p, c in zip(self.prompt_ids, self.completion_ids)]
-        loss_rows = [[0] * len(p) + [1] * len(c) for p, c in zip(self.prompt_ids, self.completion_ids)]
+        masks = self.completion_mask or [[1] * len(c) for c in self.completion_ids]
+        loss_rows = [[0] * len(p) + list(m) for p, m in zip(self.prompt_ids, masks)]
         batch = {
             "input_ids": pad_right(rows, pad_id),
             "attention_mask": pad_right([[1] * len(r) for r in rows], 0),
@@ -128,6 +145,8 @@ class RolloutBatch:
             }
             if self.role is not None:
                 rec["role"] = self.role[i]
+            if self.completion_mask is not None:
+                rec["completion_mask"] = self.completion_mask[i]
             for key, values in self.columns.items():
                 value = values[i]
                 rec[key] = value.item() if isinstance(value, torch.Tensor) and value.dim() == 0 else value

@@ -34,6 +34,9 @@ class TaskBuffer:
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def __contains__(self, task: Task) -> bool:
+        return task.key() in self._keys
+
     def add(self, task: Task) -> bool:
         key = task.key()
         if key in self._keys:

@@ -4,6 +4,7 @@ cited, in conf/experiment/azr_base_7b.yaml and azr_coder_7b.yaml; the defaults h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from rlpretrain.methods.azr.ast_checks import BANNED_MODULES
 
@@ -28,12 +29,13 @@ class AZRConfig:
     determinism_runs: int = 2  # j separate executions that must agree (paper: 2)
     seed_buffer_size: int = 16  # valid tasks per buffer before training (paper: 64 x 4 = 256)
     seed_max_rounds: int = 20  # proposal rounds the seeding may take before it fails with an error
+    seed_batch_per_type: Optional[int] = None  # proposals per task type in a seeding round (None: batch_per_task_role)
     heldout_per_type: int = 0  # tasks per type set aside from the seeding's valid proposals, frozen, for evaluation
     buffer_cap: int = 16384  # tasks per buffer; the oldest is evicted beyond it (paper: 16,384)
     zero_reward: str = "paper"  # a valid proposal with learnability 0 gets 0 (paper) | -0.5 (official code)
     prompt_format: str = "r1"  # r1: the R1 think template as plain text | chat: in the chat template | none
     think: bool = True  # responses follow <think>…</think><answer>…</answer>; false: the whole response is the answer
-    prefill_block: bool = False  # think=false only: the prompt opens the answer's first block (```python, ...) for small models
+    scaffold_blocks: bool = False  # think=false only: the fence of every block is written for the model (small models; generation.py)
     max_prompt_tokens: int = 6144  # longer prompts keep their last tokens (paper: 6144)
     banned_modules: list[str] = field(default_factory=lambda: list(BANNED_MODULES))
     sandbox: AZRSandboxConfig = field(default_factory=AZRSandboxConfig)

@@ -19,6 +19,7 @@ import torch
 from rlpretrain.checkpoint import list_checkpoints
 from rlpretrain.methods.azr.checks import check_answers
 from rlpretrain.methods.azr.executor import Executor
+from rlpretrain.methods.azr.generation import generate
 from rlpretrain.methods.azr.parsing import parse_solution
 from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.tasks import Task
@@ -30,11 +31,9 @@ from rlpretrain.run.record import load_run_config
 def solver_accuracy(model, tokenizer, cfg, tasks: list[Task], executor: Executor) -> dict[str, dict]:
     m = cfg.method
     prompter = Prompter.from_config(tokenizer, cfg)
-    requests = [solve_request(t) for t in tasks]
-    outs = HFEngine(cfg.rollout, model, tokenizer).generate([prompter.ids(p, b) for p, b in requests],
-                                                            prompter.sampling(1, 0, temperature=0.0))
-    answers = [parse_solution(t.type, prompter.text(o[0].token_ids, b), m.think)
-               for t, o, (_, b) in zip(tasks, outs, requests)]
+    outs = generate(HFEngine(cfg.rollout, model, tokenizer), prompter, [solve_request(t) for t in tasks], 1, 0,
+                    temperature=0.0)
+    answers = [parse_solution(t.type, rs[0].text, m.think) for t, (_, rs) in zip(tasks, outs)]
     right = check_answers(executor, tasks, answers, list(m.banned_modules))
     out = {}
     for kind in dict.fromkeys(t.type for t in tasks):

@@ -25,11 +25,12 @@ from pathlib import Path
 from rlpretrain.methods.azr.buffers import TaskBuffer
 from rlpretrain.methods.azr.checks import check_answers
 from rlpretrain.methods.azr.executor import Executor
-from rlpretrain.methods.azr.parsing import PROPOSAL_BLOCK, parse_proposal, parse_solution
+from rlpretrain.methods.azr.generation import generate
+from rlpretrain.methods.azr.parsing import parse_proposal, parse_solution, proposal_blocks
 from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.rewards import ZERO_REWARD_MODES, learnability, proposer_reward, solve_reward
 from rlpretrain.methods.azr.tasks import TASK_TYPES, Task, role_id, seed_tasks
-from rlpretrain.methods.azr.templates import propose_prompt, solve_request
+from rlpretrain.methods.azr.templates import Request, propose_prompt, solve_request
 from rlpretrain.methods.azr.validation import validate
 from rlpretrain.methods.base import METHODS, Method, MethodContext
 from rlpretrain.rollout.base import RolloutEngine
@@ -47,8 +48,9 @@ def check_config(m) -> None:
     unknown = [t for t in m.task_types if t not in TASK_TYPES]
     if unknown or not m.task_types:
         raise ValueError(f"method.task_types must be a non-empty subset of {list(TASK_TYPES)}, got {list(m.task_types)}")
-    for key in ("batch_per_task_role", "learnability_rollouts", "determinism_runs", "induction_inputs"):
-        if getattr(m, key) < 1:
+    for key in ("batch_per_task_role", "learnability_rollouts", "determinism_runs", "induction_inputs",
+                "seed_batch_per_type"):
+        if getattr(m, key) is not None and getattr(m, key) < 1:
             raise ValueError(f"method.{key} must be at least 1, got {getattr(m, key)}")
     if m.min_induction_pairs < 2:
         raise ValueError("method.min_induction_pairs must be at least 2 (one shown pair, one hidden)")
@@ -116,22 +118,33 @@ class AZR(Method):
             if rnd == m.seed_max_rounds:
                 break
             rows = self._propose(engine, random.Random(derive_seed(self.seed, rnd, "azr-seed-refs")),
-                                 derive_seed(self.seed, rnd, "azr-seed-sampling"))
+                                 derive_seed(self.seed, rnd, "azr-seed-sampling"), self._seed_batch())
             for row in rows:
                 task = row["validated"].task
-                if task is None:
+                if task is None or task in self.buffers[task.type] or self._held_out(task):
                     continue
-                if len(self.heldout[task.type]) < m.heldout_per_type and all(task.key() != h.key() for h in self.heldout[task.type]):
+                if len(self.heldout[task.type]) < m.heldout_per_type:
                     self.heldout[task.type].append(task)
                 else:
                     self.buffers[task.type].add(task)
             rejected = Counter(row["validated"].reason.split(":")[0] for row in rows if not row["validated"].valid)
             log.info("AZR seeding round %d: %s; rejected: %s", rnd + 1, self._sizes(), dict(rejected.most_common()))
         raise SeedingError(
-            f"AZR seeding: after {m.seed_max_rounds} rounds of {m.batch_per_task_role} proposals per task type the "
+            f"AZR seeding: after {m.seed_max_rounds} rounds of {self._seed_batch()} proposals per task type the "
             f"buffers hold {self._sizes()} (method.seed_buffer_size={m.seed_buffer_size}, "
             f"method.heldout_per_type={m.heldout_per_type}); the model's proposals rarely validate. Raise "
             "method.seed_max_rounds, lower method.seed_buffer_size, or start from a model that writes Python")
+
+    def _seed_batch(self) -> int:
+        return self.cfg.seed_batch_per_type or self.cfg.batch_per_task_role
+
+    def _held_out(self, task: Task) -> bool:
+        return any(task.key() == h.key() for h in self.heldout[task.type])
+
+    def _admit(self, task: Task) -> None:
+        """A valid proposal joins its buffer unless it is a frozen held-out task (those are never trained on)."""
+        if not self._held_out(task):
+            self.buffers[task.type].add(task)
 
     def _sizes(self) -> str:
         return ", ".join(f"{t}={len(self.buffers[t])}" + (f"+{len(self.heldout[t])} held out" if self.heldout[t] else "")
@@ -139,34 +152,26 @@ class AZR(Method):
 
     # ------------------------------------------------------------ phases
 
-    def _generate(self, engine: RolloutEngine, prompts: list[tuple[str, str]], n: int, seed: int):
-        """(prompt text, the answer's first block) -> [(prompt ids, [completions], [texts])] per prompt."""
-        if not prompts:
-            return []
-        ids = [self.prompter.ids(p, block) for p, block in prompts]
-        outs = engine.generate(ids, self.prompter.sampling(n, seed))
-        return [(i, cs, [self.prompter.text(c.token_ids, block) for c in cs])
-                for i, cs, (_, block) in zip(ids, outs, prompts)]
-
-    def _propose(self, engine: RolloutEngine, rng: random.Random, seed: int) -> list[dict]:
-        """B proposals per task type, generated in one call and validated in one sandbox batch."""
+    def _propose(self, engine: RolloutEngine, rng: random.Random, seed: int, per_type: int) -> list[dict]:
+        """`per_type` proposals per task type, generated together and validated in one sandbox batch."""
         m, timeout = self.cfg, self.cfg.sandbox.timeout
         plan = []  # (task type, prompt, induction program)
-        programs = [t.program for t in list(self.buffers["deduction"].tasks) + list(self.buffers["abduction"].tasks)]
+        sources = list(self.buffers["deduction"].tasks) + list(self.buffers["abduction"].tasks)
         for t in self.types:
-            for _ in range(m.batch_per_task_role):
+            for _ in range(per_type):
                 if t == "induction":
-                    program = rng.choice(programs)
-                    plan.append((t, propose_prompt(t, program=program, n_inputs=m.induction_inputs), program))
+                    source = rng.choice(sources)
+                    plan.append((t, propose_prompt(t, source=source, n_inputs=m.induction_inputs), source.program))
                 else:
                     refs = self.buffers[t].references(m.references, rng)
                     plan.append((t, propose_prompt(t, references=refs, banned=self.banned, timeout=timeout), ""))
-        generated = self._generate(engine, [(p, PROPOSAL_BLOCK[t]) for t, p, _ in plan], 1, seed)
-        proposals = [parse_proposal(t, texts[0], m.think, m.induction_inputs) for (t, _, _), (_, _, texts) in zip(plan, generated)]
+        generated = generate(engine, self.prompter, [Request(p, proposal_blocks(t, m.induction_inputs)) for t, p, _ in plan],
+                             1, seed)
+        proposals = [parse_proposal(t, rs[0].text, m.think, m.induction_inputs) for (t, _, _), (_, rs) in zip(plan, generated)]
         checked = validate(self.executor, [(t, p, prog) for (t, _, prog), p in zip(plan, proposals)],
                            m.determinism_runs, self.banned, m.min_induction_pairs)
-        return [{"type": t, "prompt_ids": ids, "completion": cs[0], "proposal": p, "validated": v}
-                for (t, _, _), (ids, cs, _), p, v in zip(plan, generated, proposals, checked)]
+        return [{"type": t, "prompt_ids": ids, "completion": rs[0], "proposal": p, "validated": v}
+                for (t, _, _), (ids, rs), p, v in zip(plan, generated, proposals, checked)]
 
     # ------------------------------------------------------------ the Method interface
 
@@ -176,23 +181,24 @@ class AZR(Method):
         self.executor.take_counters()
         rng = random.Random(derive_seed(self.seed, step, "azr-tasks"))
         t0 = time.perf_counter()
-        proposed = self._propose(engine, rng, derive_seed(self.seed, step, "azr-propose"))
+        proposed = self._propose(engine, rng, derive_seed(self.seed, step, "azr-propose"), m.batch_per_task_role)
         for row in proposed:
             if row["validated"].task is not None:
-                self.buffers[row["type"]].add(row["validated"].task)
+                self._admit(row["validated"].task)
         t1 = time.perf_counter()
 
         # learnability: n solver rollouts per valid proposal (not trained on); then B solver tasks per type
         valid = [r for r in proposed if r["validated"].valid]
         n = m.learnability_rollouts
-        estimates = self._generate(engine, [solve_request(r["validated"].task) for r in valid], n,
-                                   derive_seed(self.seed, step, "azr-estimate"))
+        estimates = generate(engine, self.prompter, [solve_request(r["validated"].task) for r in valid], n,
+                             derive_seed(self.seed, step, "azr-estimate"))
         solve_tasks = [task for t in self.types for task in self.buffers[t].draw(m.batch_per_task_role, rng)]
-        solved = self._generate(engine, [solve_request(t) for t in solve_tasks], 1, derive_seed(self.seed, step, "azr-solve"))
+        solved = generate(engine, self.prompter, [solve_request(t) for t in solve_tasks], 1,
+                          derive_seed(self.seed, step, "azr-solve"))
         t2 = time.perf_counter()
 
         tasks = [r["validated"].task for r in valid for _ in range(n)] + solve_tasks
-        texts = [x for _, _, ts in estimates for x in ts] + [ts[0] for _, _, ts in solved]
+        texts = [resp.text for _, rs in estimates for resp in rs] + [rs[0].text for _, rs in solved]
         answers = [parse_solution(t.type, x, m.think) for t, x in zip(tasks, texts)]
         right = check_answers(self.executor, tasks, answers, self.banned)
         t3 = time.perf_counter()
@@ -204,8 +210,8 @@ class AZR(Method):
                                            m.zero_reward),
                  "program_chars": len(r["validated"].task.program) if r["validated"].valid else 0}
                 for r in proposed]
-        for task, (ids, cs, _), answer, ok in zip(solve_tasks, solved, answers[len(valid) * n:], right[len(valid) * n:]):
-            rows.append({"type": task.type, "role": "solve", "prompt_ids": ids, "completion": cs[0],
+        for task, (ids, rs), answer, ok in zip(solve_tasks, solved, answers[len(valid) * n:], right[len(valid) * n:]):
+            rows.append({"type": task.type, "role": "solve", "prompt_ids": ids, "completion": rs[0],
                          "well_formed": answer is not None, "passed": ok, "reward": solve_reward(answer is not None, ok),
                          "program_chars": len(task.program)})
         self._step_stats(proposed, valid, successes, rows)
@@ -216,6 +222,7 @@ class AZR(Method):
             prompt_ids=[r["prompt_ids"] for r in rows], completion_ids=[r["completion"].token_ids for r in rows],
             sampling_logprobs=[r["completion"].logprobs for r in rows],
             finish_reasons=[r["completion"].finish_reason for r in rows], rewards=[r["reward"] for r in rows],
+            completion_mask=[r["completion"].sampled for r in rows],
             group=list(range(len(rows))), policy_version=self.ctx.version,
             role=[role_id(r["type"], r["role"]) for r in rows],
             columns={"task_type": [r["type"] for r in rows], "azr_role": [r["role"] for r in rows],

@@ -47,18 +47,22 @@ def parse_proposal(task_type: str, response: str, think: bool = True, max_inputs
         return Proposal(False)
     if task_type == "induction":
         inputs = tuple(dict.fromkeys(b for b in blocks(answer, "input") if b))[:max_inputs]  # distinct, in order
-        message = last_block(answer, "message")
-        return Proposal(bool(inputs) and message is not None, inputs=inputs, message=message or "")
+        messages = blocks(answer, "message")  # required, but it may be empty: the prompt makes it optional help
+        return Proposal(bool(inputs) and bool(messages), inputs=inputs, message=messages[-1] if messages else "")
     program, inp = last_block(answer, "python"), last_block(answer, "input")
     return Proposal(program is not None and inp is not None, program=program or "", input=inp or "")
 
 
 SOLUTION_BLOCK = {"deduction": "output", "abduction": "input", "induction": "python"}
-PROPOSAL_BLOCK = {"deduction": "python", "abduction": "python", "induction": "input"}  # the first one asked for
+
+
+def proposal_blocks(task_type: str, n_inputs: int) -> tuple[str, ...]:
+    """The blocks a proposal holds, in the order the prompt asks for them."""
+    return ("input",) * n_inputs + ("message",) if task_type == "induction" else ("python", "input")
 
 
 def opened_block(lang: str) -> str:
-    """The opening fence that `method.prefill_block` writes at the start of the response."""
+    """The opening fence that `method.scaffold_blocks` writes before each block."""
     return f"```{lang}\n"
 
 

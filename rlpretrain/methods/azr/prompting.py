@@ -10,13 +10,13 @@ from rlpretrain.rollout.base import SamplingParams
 
 class Prompter:
     def __init__(self, tokenizer, prompt_format: str, think: bool, max_prompt_tokens: int, rollout_cfg,
-                 prefill_block: bool = False):
+                 scaffold_blocks: bool = False):
         if max_prompt_tokens < 1:
             raise ValueError(f"method.max_prompt_tokens must be positive, got {max_prompt_tokens}")
-        if prefill_block and think:
-            raise ValueError("method.prefill_block needs method.think=false (a response in the R1 template "
+        if scaffold_blocks and think:
+            raise ValueError("method.scaffold_blocks needs method.think=false (a response in the R1 template "
                              "starts with its reasoning, not with a block)")
-        self.prefill_block = prefill_block
+        self.scaffold_blocks = scaffold_blocks
         self.tokenizer = tokenizer
         self.format = prompt_format
         self.think = think
@@ -25,18 +25,23 @@ class Prompter:
         wrap("", prompt_format, tokenizer, think)  # fail early on a bad format
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         self.stop_ids = sorted(set(eos + thought_end_ids(tokenizer, None)))
-        # a response is over once its answer closes
-        self.stop_strings = list(rollout_cfg.stop_strings) + (["</answer>"] if think else [])
+        # a response is over once its answer closes; scaffolded, each generation once its block closes
+        self.stop_strings = list(rollout_cfg.stop_strings) + (["</answer>"] if think else []) + (
+            ["```"] if scaffold_blocks else [])
         self.truncated = 0  # prompts cut to max_prompt_tokens since the last take_truncated()
 
     @classmethod
     def from_config(cls, tokenizer, cfg) -> "Prompter":
         m = cfg.method
-        return cls(tokenizer, m.prompt_format, m.think, m.max_prompt_tokens, cfg.rollout, m.prefill_block)
+        return cls(tokenizer, m.prompt_format, m.think, m.max_prompt_tokens, cfg.rollout, m.scaffold_blocks)
 
     def prefix(self, block: str) -> str:
         """What the prompt writes of the response: the opening fence of its first block, or nothing."""
-        return opened_block(block) if self.prefill_block else ""
+        return opened_block(block) if self.scaffold_blocks else ""
+
+    def fence_ids(self, block: str) -> list[int]:
+        """The tokens the scaffold writes after a closed block to open the next one."""
+        return self.tokenizer("\n" + opened_block(block), add_special_tokens=False)["input_ids"]
 
     def ids(self, prompt: str, block: str) -> list[int]:
         """Token ids of the prompt whose response must hold a ```block (the first one asked for)."""

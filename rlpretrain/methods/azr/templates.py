@@ -9,8 +9,18 @@ a small model on a CPU reads fewer tokens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rlpretrain.methods.azr.parsing import SOLUTION_BLOCK
 from rlpretrain.methods.azr.tasks import Task, show
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the model is asked: a task prompt (before the prompt format wraps it) and the blocks its
+    response must hold, in order."""
+    prompt: str
+    blocks: tuple[str, ...]
 
 RULES = """Rules for the program:
 - the entry function is named `f`, takes at least one argument and returns a value; helper functions and classes may come before it
@@ -42,11 +52,27 @@ Write the function in a ```python block and the input ({args}) in an ```input bl
     "induction": """## Task: write {n} inputs for the function below, and a message
 A test taker will see some of your inputs with the outputs of `f`, and your message, and must write a function that gives the same outputs on the other inputs. Choose diverse inputs that together reveal what `f` does. The message may describe the task but must not contain the code.
 
+For example, for the function `def f(a): return len(a)` an answer is:
+```input
+'cat'
+```
+```input
+[1, 2, 3, 4]
+```
+```message
+Find how the output depends on the input.
+```
+
+Now the function:
 ```python
 {program}
 ```
 
-Write each input ({args}) in its own ```input block, and the message in a ```message block.""",
+Write each input ({args}) in its own ```input block, like this one:
+```input
+{example}
+```
+and then the message in a ```message block.""",
 }
 
 SOLVE = {
@@ -86,11 +112,13 @@ def reference_block(task: Task) -> str:
     return f"```python\n{task.program}\n```\n```input\n{task.input}\n```\n```output\n{show(task.output)}\n```"
 
 
-def propose_prompt(task_type: str, *, references: list[Task] = (), program: str = "", n_inputs: int = 10,
+def propose_prompt(task_type: str, *, references: list[Task] = (), source: Task | None = None, n_inputs: int = 10,
                    banned: list[str] = (), timeout: float = 5.0) -> str:
+    """deduction / abduction: K reference tasks; induction: the task whose program the inputs are for
+    (its input shows the input format: a small model otherwise writes calls such as `f(1)`)."""
     rules = RULES.format(banned=", ".join(banned), timeout=timeout)
     if task_type == "induction":
-        return PROPOSE["induction"].format(n=n_inputs, program=program, args=ARGS_FORMAT)
+        return PROPOSE["induction"].format(n=n_inputs, program=source.program, example=source.input, args=ARGS_FORMAT)
     refs = "\n\n".join(reference_block(t) for t in references)
     return PROPOSE[task_type].format(rules=rules, args=ARGS_FORMAT, references=refs)
 
@@ -104,9 +132,9 @@ def solve_prompt(task: Task) -> str:
     return SOLVE["induction"].format(pairs=pairs, message=task.message)
 
 
-def solve_request(task: Task) -> tuple[str, str]:
+def solve_request(task: Task) -> Request:
     """The solver's prompt and the block its answer goes in."""
-    return solve_prompt(task), SOLUTION_BLOCK[task.type]
+    return Request(solve_prompt(task), (SOLUTION_BLOCK[task.type],))
 
 
 def wrap(prompt: str, fmt: str, tokenizer, think: bool = True) -> str:
