@@ -76,6 +76,9 @@ def test_suite_standard_accuracy_equals_the_rpt_evaluation(rpt_run, tmp_path):
             assert m["by_source"][split]["mean@1"] == pytest.approx(rows[split]["accuracy"])
     assert rows["easy"]["n"] > rows["medium"]["n"] > rows["hard"]["n"] > 0
     assert results["protocol"]["next_token"]["grader"] == {"name": "next_token", "version": "1"}
+    from rlpretrain.jobs.eval import format_results  # the eval job's printed table has the split rows
+    assert f"| next_token / hard | {rows['hard']['n']} | mean@1 | {rows['hard']['accuracy']:.2f} |" in \
+        format_results({**results, "model": {"checkpoint": None, "name_or_path": "small"}})
 
 
 def test_reasoning_scoring_of_hand_written_responses(rpt_run):

@@ -134,7 +134,8 @@ def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
         for name in source if isinstance(source, list) else [] if source is None else [source]:
             sources[name].append(example_id)
     if len(sources) > 1 or nested:
-        result["by_source"] = {name: metrics(ids) for name, ids in sorted(sources.items())}
+        # nested splits in their own order (each list is a prefix of it), plain sources sorted
+        result["by_source"] = {name: metrics(ids) for name, ids in (sources.items() if nested else sorted(sources.items()))}
     return result
 
 
