@@ -115,7 +115,8 @@ def trim_stop(text: str, stops) -> str:
 
 def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
     """mean@k, pass@k (unbiased) and maj@k in percent, for k = `k` and each of `pass_k`, over the
-    examples' samples; the same per data source when the examples come from several."""
+    examples' samples; the same per data source when the examples come from several (an example
+    whose source is a list counts in each: nested splits such as RPT's easy/medium/hard)."""
     per_example: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         per_example[r["example_id"]].append(r)
