@@ -40,16 +40,19 @@ def test_ours_from_results_with_the_difference_and_missing_cells(tmp_path):
     folder = tmp_path / "toy"
     folder.mkdir()
     (folder / "paper_table9.csv").write_text("# Toy paper, Table 9\n# a known inconsistency\nmodel,A,B\nbase,10.0,20.0\n")
-    _results(folder / "results" / "r.json", {"bench_a": {"pass@1": 12.5, "n_examples": 8}})
+    _results(folder / "results" / "r.json", {"bench_a": {"pass@1": 12.5, "n_examples": 8},
+                                              "bench_b": {"mean@1": 50.0, "by_source": {"hard": {"mean@1": 17.25}}}})
     (folder / "ours.yaml").write_text(
         "rows:\n  - table: table9\n    label: ours-base\n    compare_to: base\n    command: rlpretrain job=eval\n"
-        "    cells:\n      A: {results: results/r.json, benchmark: bench_a, metric: pass@1}\n")
+        "    cells:\n      A: {results: results/r.json, benchmark: bench_a, metric: pass@1}\n"
+        "      B: {results: results/r.json, benchmark: bench_b, by_source: hard, metric: mean@1}\n")
     out = render("toy", tmp_path)
     rows = list(csv.reader((out / "table9.csv").read_text().splitlines()))
-    assert rows[2] == ["ours", "ours-base", "12.50", MISSING]
-    assert rows[3] == ["ours - paper", "ours-base - base", "+2.50", MISSING]
+    assert rows[2] == ["ours", "ours-base", "12.50", "17.25"]  # B: one data source's number, not the benchmark's
+    assert rows[3] == ["ours - paper", "ours-base - base", "+2.50", "-2.75"]
     text = (out / "README.md").read_text()
     assert "Note (the paper): a known inconsistency" in text and "A from results/r.json (bench_a, pass@1)" in text
+    assert "B from results/r.json (bench_b / hard, mean@1)" in text
     assert (out / "table9.png").stat().st_size > 0
 
 
@@ -59,11 +62,14 @@ def test_ours_from_results_with_the_difference_and_missing_cells(tmp_path):
     ("rows:\n  - {table: table9, label: x, cells: {A: {value: 1}}}\n", "needs a `source`"),
     ("rows:\n  - {table: table9, label: x, cells: {A: {results: r.json, benchmark: b, metric: m}}}\n", "does not exist"),
     ("rows:\n  - {table: table9, label: x, compare_to: other, cells: {}}\n", "has no row 'other'"),
+    ("rows:\n  - {table: table9, label: x, cells: {A: {results: has.json, benchmark: b, by_source: hard, metric: m}}}\n",
+     "has no m for benchmark b / hard"),
 ])
 def test_bad_ours_yaml_is_refused_with_its_reason(tmp_path, ours, message, capsys):
     folder = tmp_path / "toy"
     folder.mkdir()
     (folder / "paper_table9.csv").write_text("# Toy\nmodel,A,B\nbase,10.0,20.0\n")
+    _results(folder / "has.json", {"b": {"m": 1.0}})  # a benchmark without data sources
     (folder / "ours.yaml").write_text(ours)
     with pytest.raises((KeyError, ValueError, FileNotFoundError), match=message):
         render("toy", tmp_path)

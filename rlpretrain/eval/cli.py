@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,14 +101,14 @@ def eval_options(args, run_cfg):
 
 def _run_positions(args, run_dir: Path | None, run_cfg):
     """The positions the run's own evaluation chose, when this evaluation would choose among the same."""
-    from rlpretrain.eval.next_token_accuracy import EvalItem
+    from rlpretrain.eval.next_token_accuracy import read_positions
 
     path = run_dir / "eval" / "positions.json" if run_dir is not None else None
     own_choice = (args.data, args.min_context, args.num_positions, args.thresholds, args.seed, args.proxy,
                   args.top_k, args.holdout)
     if not _is_rpt(run_cfg) or not path.exists() or any(x is not None and x != 0 for x in own_choice):
         return None
-    return [EvalItem(**it) for it in json.loads(path.read_text())]
+    return read_positions(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,22 @@ def split_names(thresholds) -> list[str]:
     return [SPLIT_NAMES[i] if len(thresholds) == 3 else f"split{i}" for i in range(len(thresholds))]
 
 
+def splits_of(entropy: float, thresholds) -> list[str]:
+    """The (nested) splits a position belongs to: every split whose threshold its entropy exceeds."""
+    return [name for name, th in zip(split_names(thresholds), thresholds) if entropy > th]
+
+
+def read_positions(path: Path) -> list[EvalItem]:
+    """A positions file as the rpt job's evaluation writes it (RUN_DIR/eval/positions.json):
+    [{"doc": held-out document index, "position": token index, "entropy": the proxy's}, ...]."""
+    rows = json.loads(Path(path).read_text())
+    fields = {"doc", "position", "entropy"}
+    if not isinstance(rows, list) or any(not isinstance(r, dict) or set(r) != fields for r in rows):
+        raise ValueError(f"{path}: a positions file is a JSON list of {{doc, position, entropy}} objects "
+                         "(as RUN_DIR/eval/positions.json)")
+    return [EvalItem(**r) for r in rows]
+
+
 def select_positions(docs: list[list[int]], entropies, min_entropy: float, num: int, min_context: int,
                      seed: int) -> list[EvalItem]:
     """Up to `num` positions (seeded draw) with entropy > min_entropy and at least min_context tokens before."""
@@ -75,36 +91,62 @@ def standard_correct(model, docs, items, opts: EvalOptions, pad_id: int) -> list
     """Per item: 1.0 when the argmax next token (no reasoning) is the ground-truth token."""
     from rlpretrain.models.scorer import TeacherForcedScorer
 
-    contexts = [docs[it.doc][max(0, it.position - opts.max_context):it.position] for it in items]
+    contexts = [context_ids(docs, it, opts) for it in items]
     if not items:
         return []
     logits = TeacherForcedScorer(model, pad_id, opts.max_tokens_per_batch).next_token_logits(contexts)
-    return [float(int(row.argmax()) == docs[it.doc][it.position]) for row, it in zip(logits, items)]
+    return [next_token_correct(int(row.argmax()), docs[it.doc][it.position]) for row, it in zip(logits, items)]
+
+
+# ---------------------------------------------------------------- one position: shared with the suite's
+# `next_token` benchmark (rlpretrain/eval/benchmarks/next_token.py), so both score a position alike
+
+def context_ids(docs, item: EvalItem, opts: EvalOptions) -> list[int]:
+    """The tokens before the position, at most max_context of them."""
+    return docs[item.doc][max(0, item.position - opts.max_context):item.position]
+
+
+def next_token_correct(predicted: int, gold: int) -> float:
+    """Standard mode's score: 1.0 when the predicted token id is the ground-truth one."""
+    return float(predicted == gold)
+
+
+def reasoning_prompt(tokenizer, docs, item: EvalItem, opts: EvalOptions) -> str:
+    """The RPT prompt (rlpretrain/prompts/rpt.py, opts.template) on the decoded context."""
+    from rlpretrain.prompts.rpt import build_prompt
+
+    return build_prompt(tokenizer, opts.template, tokenizer.decode(context_ids(docs, item, opts)), opts.think_open)
+
+
+def target_bytes(tokenizer, docs, item: EvalItem, opts: EvalOptions) -> list[bytes]:
+    """The continuation's exact token bytes (target_tokens of them): what the prefix-match reward compares with."""
+    return token_bytes(tokenizer, docs[item.doc][item.position:item.position + opts.target_tokens])
+
+
+def reasoning_prediction(tokenizer, completion_ids, opts: EvalOptions) -> tuple[str, str | None]:
+    """(the response text, special tokens kept; its boxed prediction after think_close, None on a format error)."""
+    text = tokenizer.decode(completion_ids, skip_special_tokens=False)
+    return text, extract_boxed(text, opts.think_close)
 
 
 def reasoning_correct(model, tokenizer, docs, items, opts: EvalOptions) -> dict:
     """Per item: mean prefix-match reward over the samples, pass@k, and the format-error count."""
-    from rlpretrain.prompts.rpt import build_prompt
     from rlpretrain.rollout.base import SamplingParams
     from rlpretrain.rollout.config import RolloutConfig
     from rlpretrain.rollout.hf import HFEngine
 
     engine = HFEngine(RolloutConfig(max_batch_size=opts.max_batch_size), model, tokenizer)
-    prompts = []
-    for it in items:
-        ctx = docs[it.doc][max(0, it.position - opts.max_context):it.position]
-        text = build_prompt(tokenizer, opts.template, tokenizer.decode(ctx), opts.think_open)
-        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    prompts = [tokenizer(reasoning_prompt(tokenizer, docs, it, opts), add_special_tokens=False)["input_ids"]
+               for it in items]
     params = SamplingParams(max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, top_p=opts.top_p,
                             n=opts.samples, stop_token_ids=[tokenizer.eos_token_id], seed=opts.seed)
     generations = engine.generate(prompts, params) if items else []
     mean, passk, errors, examples = [], [], 0, []
     for it, samples in zip(items, generations):
-        target = token_bytes(tokenizer, docs[it.doc][it.position:it.position + opts.target_tokens])
+        target = target_bytes(tokenizer, docs, it, opts)
         scores = []
         for s in samples:
-            text = tokenizer.decode(s.token_ids, skip_special_tokens=False)
-            pred = extract_boxed(text, opts.think_close)
+            text, pred = reasoning_prediction(tokenizer, s.token_ids, opts)
             errors += pred is None
             scores.append(prefix_match_reward(pred, target))
             if len(examples) < 3:
@@ -118,7 +160,7 @@ def accuracy_rows(items, per_mode: dict[str, list[float]], thresholds) -> list[d
     rows = []
     for mode, values in per_mode.items():
         for name, th in zip(split_names(thresholds), thresholds):
-            chosen = [v for it, v in zip(items, values) if it.entropy > th]
+            chosen = [v for it, v in zip(items, values) if name in splits_of(it.entropy, thresholds)]
             rows.append({"mode": mode, "split": name, "threshold": th, "n": len(chosen),
                          "accuracy": 100.0 * sum(chosen) / len(chosen) if chosen else float("nan")})
     return rows

@@ -26,6 +26,8 @@ RESULTS = "results.json"
 
 def encode_prompt(tokenizer, prompt, chat: bool) -> tuple[str, list[int]]:
     """(the prompt's text as the model sees it, its token ids)."""
+    if isinstance(prompt, list) and all(isinstance(t, int) for t in prompt):  # token ids, sent as they are
+        return tokenizer.decode(prompt), prompt
     if isinstance(prompt, str) and not chat:
         return prompt, tokenizer(prompt, add_special_tokens=False)["input_ids"]
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
@@ -62,11 +64,12 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
     """Generate and grade what `seen` lacks; returns every record of this benchmark, in order, with the
     benchmark and grader that made them."""
     bench: Benchmark = BENCHMARKS.get(run.name)()
-    grader = GRADERS.get(run.grader or bench.grader)()
+    template = run.template or bench.default_template
+    grader = GRADERS.get(run.grader or bench.grader_for(template))()
+    bench.use_tokenizer(tokenizer)
     examples = bench.load(run.local_path, run.limit)
     if len({e.id for e in examples}) != len(examples):
         raise ValueError(f"benchmark {run.name}: example ids are not unique")
-    template = run.template or bench.default_template
     shots = bench.default_shots if run.shots is None else run.shots
     if shots and run.fewshot_path:
         bench.load_fewshot(run.fewshot_path)
@@ -84,14 +87,14 @@ def run_benchmark(run: BenchmarkRunConfig, engine: RolloutEngine, tokenizer, sam
                                 n=run.k, stop_token_ids=eos, stop_strings=stops,
                                 seed=derive_seed(seed, index, f"eval/{label}"))
         generations = engine.generate(list(ids), params)
-        rows = []
+        rows, answers = [], []
         for example, text, samples in zip(batch, texts, generations):
             for s, sample in enumerate(samples):
-                completion = tokenizer.decode(sample.token_ids, skip_special_tokens=True)
+                completion = trim_stop(tokenizer.decode(sample.token_ids, skip_special_tokens=True), stops)
                 rows.append({"benchmark": label, "example_id": example.id, "sample_index": s, "prompt": text,
-                             "completion": trim_stop(completion, stops),
+                             "completion": completion,
                              "finish_reason": sample.finish_reason, "source": example.meta.get("source")})
-        answers = [bench.extract(r["completion"], template) for r in rows]
+                answers.append(bench.extract_sample(completion, sample.token_ids, template))
         by_id = {e.id: e for e in batch}
         scores = grader.grade_batch(answers, [by_id[r["example_id"]] for r in rows])
         with open(samples_path, "a") as f:
@@ -112,7 +115,8 @@ def trim_stop(text: str, stops) -> str:
 
 def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
     """mean@k, pass@k (unbiased) and maj@k in percent, for k = `k` and each of `pass_k`, over the
-    examples' samples; the same per data source when the examples come from several."""
+    examples' samples; the same per data source when the examples come from several (an example
+    whose source is a list counts in each: nested splits such as RPT's easy/medium/hard)."""
     per_example: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         per_example[r["example_id"]].append(r)
@@ -124,12 +128,15 @@ def summarize(records: list[dict], run: BenchmarkRunConfig) -> dict:
         return {"n_examples": len(groups), "k": run.k, **{key: 100 * v for key, v in values.items()}}
 
     result = metrics(list(per_example))
-    sources = defaultdict(list)
+    sources, nested = defaultdict(list), False
     for example_id, g in per_example.items():
-        if g[0].get("source") is not None:
-            sources[g[0]["source"]].append(example_id)
-    if len(sources) > 1:
-        result["by_source"] = {name: metrics(ids) for name, ids in sorted(sources.items())}
+        source = g[0].get("source")  # a name, or a list of names for nested splits (RPT's easy ⊇ medium ⊇ hard)
+        nested |= isinstance(source, list)
+        for name in source if isinstance(source, list) else [] if source is None else [source]:
+            sources[name].append(example_id)
+    if len(sources) > 1 or nested:
+        # nested splits in their own order (each list is a prefix of it), plain sources sorted
+        result["by_source"] = {name: metrics(ids) for name, ids in (sources.items() if nested else sorted(sources.items()))}
     return result
 
 

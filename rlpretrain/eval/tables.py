@@ -52,15 +52,20 @@ def cell_value(cell: dict, base: Path) -> tuple[float | str, str]:
             raise FileNotFoundError(f"ours.yaml: {path} does not exist (run the command in the row's `command`)")
         results = json.loads(path.read_text())
         bench = results["benchmarks"].get(cell["benchmark"])
+        where = cell["benchmark"]
+        if bench is not None and "by_source" in cell:  # one data source's metrics (e.g. RPT's hard split)
+            where = f"{where} / {cell['by_source']}"
+            bench = bench.get("by_source", {}).get(cell["by_source"])
         if bench is None or cell["metric"] not in bench:
-            raise KeyError(f"ours.yaml: {path} has no {cell['metric']} for benchmark {cell['benchmark']} "
+            raise KeyError(f"ours.yaml: {path} has no {cell['metric']} for benchmark {where} "
                            f"(it has {sorted(results['benchmarks'])})")
-        return float(bench[cell["metric"]]), f"{cell['results']} ({cell['benchmark']}, {cell['metric']})"
+        return float(bench[cell["metric"]]), f"{cell['results']} ({where}, {cell['metric']})"
     if "value" in cell:
         if "source" not in cell:
             raise ValueError(f"ours.yaml: a literal value ({cell['value']}) needs a `source` saying where it was read")
         return float(cell["value"]), cell["source"]
-    raise ValueError(f"ours.yaml: a cell needs `results` (+ benchmark, metric) or `value` (+ source): {cell}")
+    raise ValueError(f"ours.yaml: a cell needs `results` (+ benchmark, metric, optional by_source) or `value` "
+                     f"(+ source): {cell}")
 
 
 def attach_ours(tables: dict[str, Table], ours_path: Path) -> None:

@@ -88,6 +88,8 @@ def format_results(results: dict) -> str:
         shown += [f"maj@{k}"] if k > 1 else []  # with one sample, mean@1 = pass@1 = maj@1
         for key in dict.fromkeys(shown):
             lines.append(f"| {label} | {m['n_examples']} | {key} | {m[key]:.2f} |")
+        for source, sm in m.get("by_source", {}).items():  # e.g. RPT's easy/medium/hard splits
+            lines.append(f"| {label} / {source} | {sm['n_examples']} | mean@{k} | {sm[f'mean@{k}']:.2f} |")
     for name, value in results.get("aggregates", {}).items():
         lines.append(f"| {name} (aggregate) | | | {value:.2f} |")
     return "\n".join(lines)

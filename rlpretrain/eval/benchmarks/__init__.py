@@ -4,6 +4,6 @@ Importing this package registers every benchmark and grader."""
 from rlpretrain.eval.benchmarks.base import BENCHMARKS, GRADERS, Benchmark, DatasetSpec, Example, Grader
 
 import rlpretrain.eval.graders  # noqa: E402,F401  (registers the graders)
-from rlpretrain.eval.benchmarks import coding, math_problems, multiple_choice, packaged  # noqa: E402,F401
+from rlpretrain.eval.benchmarks import coding, math_problems, multiple_choice, next_token, packaged  # noqa: E402,F401
 
 __all__ = ["BENCHMARKS", "GRADERS", "Benchmark", "DatasetSpec", "Example", "Grader"]

@@ -7,6 +7,10 @@ extracted and which grader scores it. One registry (`BENCHMARKS`); suites (conf/
     answer = bench.extract(completion_text, "fewshot")         # str | None (None: no answer, scored 0)
     scores = GRADERS.get(bench.grader)().grade_batch([answer, ...], [example, ...])   # floats in [0, 1]
 
+Benchmarks of token positions (RPT's `next_token`) also use the evaluated model's tokenizer
+(`use_tokenizer`, called before `load`), may give a prompt as token ids, read the answer from the
+completion's token ids (`extract_sample`) and grade each template with its own grader (`grader_for`).
+
 Also: `bench.templates` (the template names `prompt` accepts), `bench.stop(template)` (stop strings
 for the engine: a few-shot prompt's next "Question:"), `bench.load_fewshot(local_path)` (where the
 few-shot examples come from on a machine without the hub; otherwise `dataset.fewshot_split`).
@@ -24,6 +28,7 @@ BENCHMARKS: Registry = Registry("benchmark")
 GRADERS: Registry = Registry("grader")
 
 Messages = list[dict[str, str]]  # [{"role": "user", "content": ...}, ...]
+TokenIds = list[int]  # a prompt given as the model's token ids, sent as they are
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,12 @@ class Benchmark(ABC):
         `local_path` (a json/jsonl/parquet file in the dataset's own schema) on machines without it."""
 
     @abstractmethod
-    def prompt(self, example: Example, template: str, shots: int) -> str | Messages:
+    def prompt(self, example: Example, template: str, shots: int) -> str | Messages | TokenIds:
         """The prompt for one example; `template` names one of the benchmark's templates (the papers'),
         `shots` the number of few-shot examples prepended. A str is sent as it is (no chat template);
         messages go through the model's chat template, and when the last one is the assistant's, the
-        generation continues it (a prefilled answer start, as evalplus' instruct prompts do)."""
+        generation continues it (a prefilled answer start, as evalplus' instruct prompts do); token
+        ids are sent as they are (a document's exact tokens, which decoding and encoding may change)."""
 
     @abstractmethod
     def extract(self, completion: str, template: str | None = None) -> str | None:
@@ -74,6 +80,18 @@ class Benchmark(ABC):
     def stop(self, template: str) -> list[str]:
         """Strings that end a generation for this template, beside EOS (by default `stop_strings`)."""
         return list(self.stop_strings)
+
+    def use_tokenizer(self, tokenizer) -> None:
+        """The evaluated model's tokenizer, given before `load`: benchmarks whose examples are token
+        positions need it; others ignore it."""
+
+    def grader_for(self, template: str) -> str:
+        """The grader of answers to this template (by default `grader`, whatever the template)."""
+        return self.grader
+
+    def extract_sample(self, completion: str, token_ids: list[int], template: str | None = None) -> str | None:
+        """The answer from a sample's text and token ids; by default from its text (`extract`)."""
+        return self.extract(completion, template)
 
     def load_fewshot(self, local_path: str | None = None) -> list[Example]:
         """The pool few-shot examples are drawn from (`dataset.fewshot_split`, or `local_path`); kept

@@ -7,8 +7,10 @@
 | `choice` | multiple choice | the option letter, from a bare letter, \\boxed{X}, "the answer is (X)" or "Answer: X" |
 | `exact` | GSM8K (TPT), BoolQ | normalised strings; numbers by value |
 | `code_tests` | HumanEval(+), MBPP+, LiveCodeBench | the program and the example's tests in the sandbox; 1 when all pass |
+| `next_token` | RPT Table 1, standard | the greedy next token's id equals the gold token's |
+| `prefix_match` | RPT Table 1, reasoning | RPT's prefix-match reward of the boxed prediction |
 """
 
-from rlpretrain.eval.graders import choice, code_tests, exact, math_equal, mathverify
+from rlpretrain.eval.graders import choice, code_tests, exact, math_equal, mathverify, next_token
 
-__all__ = ["choice", "code_tests", "exact", "math_equal", "mathverify"]
+__all__ = ["choice", "code_tests", "exact", "math_equal", "mathverify", "next_token"]
