@@ -52,3 +52,17 @@ def test_state_dict_restores_order_and_sampling():
     assert other.references(2, random.Random(5)) == buf.references(2, random.Random(5))
     induction = Task("induction", "def f(a):\n    return a", inputs=("1", "2"), outputs=(1, {"tuple": [2]}), visible=1)
     assert Task.from_dict(induction.to_dict()) == induction
+
+
+def test_held_out_tasks_never_reach_the_buffer():
+    from rlpretrain.methods.azr.method import admit, place_seeded
+
+    seed, a, b, c = tasks(4)
+    buf, heldout = TaskBuffer(100, [seed]), []
+    # a proposal equal to the seed is not held out: the solver trains on the seed
+    assert place_seeded(Task(seed.type, seed.program, seed.input, seed.output), buf, heldout, 2) == "duplicate"
+    assert [place_seeded(t, buf, heldout, 2) for t in (a, b, a, c)] == ["heldout", "heldout", "duplicate", "buffer"]
+    assert heldout == [a, b] and list(buf.tasks) == [seed, c]
+    # during training, a proposal equal to a held-out task is valid but stays out of the buffer
+    assert not admit(b, buf, heldout) and b not in buf
+    assert admit(tasks(6)[5], buf, heldout) and len(buf) == 3

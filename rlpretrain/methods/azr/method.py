@@ -58,6 +58,24 @@ def check_config(m) -> None:
         raise ValueError(f"method.zero_reward must be one of {list(ZERO_REWARD_MODES)}, got '{m.zero_reward}'")
 
 
+def admit(task: Task, buffer: TaskBuffer, heldout: list[Task]) -> bool:
+    """A valid proposal joins its buffer unless it is one of the frozen held-out tasks (never trained on)."""
+    return all(task.key() != h.key() for h in heldout) and buffer.add(task)
+
+
+def place_seeded(task: Task, buffer: TaskBuffer, heldout: list[Task], heldout_per_type: int) -> str:
+    """Where a valid proposal of the seeding phase goes: 'duplicate' (already in the buffer or held
+    out), 'heldout' while fewer than `heldout_per_type` are set aside, else 'buffer'. A held-out task
+    is thus never one the buffer (and so the solver) has."""
+    if task in buffer or any(task.key() == h.key() for h in heldout):
+        return "duplicate"
+    if len(heldout) < heldout_per_type:
+        heldout.append(task)
+        return "heldout"
+    buffer.add(task)
+    return "buffer"
+
+
 @METHODS.register("azr")
 class AZR(Method):
     def __init__(self, cfg, ctx: MethodContext):
@@ -121,12 +139,8 @@ class AZR(Method):
                                  derive_seed(self.seed, rnd, "azr-seed-sampling"), self._seed_batch())
             for row in rows:
                 task = row["validated"].task
-                if task is None or task in self.buffers[task.type] or self._held_out(task):
-                    continue
-                if len(self.heldout[task.type]) < m.heldout_per_type:
-                    self.heldout[task.type].append(task)
-                else:
-                    self.buffers[task.type].add(task)
+                if task is not None:
+                    place_seeded(task, self.buffers[task.type], self.heldout[task.type], m.heldout_per_type)
             rejected = Counter(row["validated"].reason.split(":")[0] for row in rows if not row["validated"].valid)
             log.info("AZR seeding round %d: %s; rejected: %s", rnd + 1, self._sizes(), dict(rejected.most_common()))
         raise SeedingError(
@@ -137,14 +151,6 @@ class AZR(Method):
 
     def _seed_batch(self) -> int:
         return self.cfg.seed_batch_per_type or self.cfg.batch_per_task_role
-
-    def _held_out(self, task: Task) -> bool:
-        return any(task.key() == h.key() for h in self.heldout[task.type])
-
-    def _admit(self, task: Task) -> None:
-        """A valid proposal joins its buffer unless it is a frozen held-out task (those are never trained on)."""
-        if not self._held_out(task):
-            self.buffers[task.type].add(task)
 
     def _sizes(self) -> str:
         return ", ".join(f"{t}={len(self.buffers[t])}" + (f"+{len(self.heldout[t])} held out" if self.heldout[t] else "")
@@ -184,7 +190,7 @@ class AZR(Method):
         proposed = self._propose(engine, rng, derive_seed(self.seed, step, "azr-propose"), m.batch_per_task_role)
         for row in proposed:
             if row["validated"].task is not None:
-                self._admit(row["validated"].task)
+                admit(row["validated"].task, self.buffers[row["type"]], self.heldout[row["type"]])
         t1 = time.perf_counter()
 
         # learnability: n solver rollouts per valid proposal (not trained on); then B solver tasks per type
