@@ -54,15 +54,25 @@ def test_state_dict_restores_order_and_sampling():
     assert Task.from_dict(induction.to_dict()) == induction
 
 
-def test_held_out_tasks_never_reach_the_buffer():
+def test_held_out_tasks_never_reach_a_buffer():
     from rlpretrain.methods.azr.method import admit, place_seeded
 
     seed, a, b, c = tasks(4)
-    buf, heldout = TaskBuffer(100, [seed]), []
+    buffers = {"deduction": TaskBuffer(100, [seed]), "abduction": TaskBuffer(100, [as_type(seed, "abduction")])}
+    heldout = {"deduction": [], "abduction": []}
     # a proposal equal to the seed is not held out: the solver trains on the seed
-    assert place_seeded(Task(seed.type, seed.program, seed.input, seed.output), buf, heldout, 2) == "duplicate"
-    assert [place_seeded(t, buf, heldout, 2) for t in (a, b, a, c)] == ["heldout", "heldout", "duplicate", "buffer"]
-    assert heldout == [a, b] and list(buf.tasks) == [seed, c]
-    # during training, a proposal equal to a held-out task is valid but stays out of the buffer
-    assert not admit(b, buf, heldout) and b not in buf
-    assert admit(tasks(6)[5], buf, heldout) and len(buf) == 3
+    assert place_seeded(Task(seed.type, seed.program, seed.input, seed.output), buffers, heldout, 2) == "duplicate"
+    assert [place_seeded(t, buffers, heldout, 2) for t in (a, b, a, c)] == ["heldout", "heldout", "duplicate", "buffer"]
+    assert heldout["deduction"] == [a, b] and list(buffers["deduction"].tasks) == [seed, c]
+    # the same program and input as an abduction task: neither held out again nor put in a buffer
+    assert place_seeded(as_type(a, "abduction"), buffers, heldout, 2) == "duplicate"
+    # an abduction task whose triple a buffer already has (as deduction) is trained on, so not held out
+    assert place_seeded(as_type(c, "abduction"), buffers, heldout, 2) == "buffer"
+    # during training, a proposal equal to a held-out task, of either type, stays out of the buffers
+    assert not admit(b, buffers, heldout) and not admit(as_type(b, "abduction"), buffers, heldout)
+    assert b not in buffers["deduction"] and as_type(b, "abduction") not in buffers["abduction"]
+    assert admit(tasks(6)[5], buffers, heldout) and len(buffers["deduction"]) == 3
+
+
+def as_type(task: Task, task_type: str) -> Task:
+    return Task(task_type, task.program, task.input, task.output)

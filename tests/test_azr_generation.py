@@ -42,7 +42,7 @@ def test_scaffold_writes_each_fence_and_trains_only_sampled_tokens(smol, scaffol
     request = Request(propose_prompt("deduction", references=seed, banned=cfg.method.banned_modules),
                       proposal_blocks("deduction", 0))
     (prompt, responses), = generate(engine, prompter, [request], 6, seed=3)
-    assert prompt == prompter.ids(request.prompt, "python")  # the prompt opens the first block
+    assert tokenizer.decode(prompt).endswith("```python\n")  # the prompt opens the first block
     two_blocks = 0
     for r in responses:
         assert len(r.token_ids) == len(r.logprobs) == len(r.sampled)
@@ -79,3 +79,43 @@ def test_single_block_solver_stops_at_its_fence(scaffolded):
     (_, (r,)), = generate(engine, prompter, [solve_request(task)], 1, seed=0, temperature=0.0)
     assert r.text.startswith("```output\n") and all(r.sampled)
     assert r.finish_reason == "length" or r.text.rstrip().endswith("```")  # nothing after the answer's block
+
+
+def test_a_step_trains_only_what_the_policy_sampled(smol, smol_cache, tmp_path):
+    """One AZR step on SmolLM2 with the scaffold: the batch marks every written fence, and its loss
+    mask leaves them out (the learner sees the fences as context only)."""
+    from rlpretrain.launch.local import place_local
+    from rlpretrain.methods.base import METHODS, MethodContext
+
+    import rlpretrain.methods  # noqa: F401  (registers the methods)
+
+    _, tokenizer, model = smol
+    cfg = compose_cfg("experiment=azr_quickstart", f"model.cache_dir={smol_cache}", f"run_dir={tmp_path}",
+                      f"rollout.temperature={TEMPERATURE}", "rollout.max_new_tokens=48", "method.seed_buffer_size=0",
+                      "method.heldout_per_type=0", "method.batch_per_task_role=2", "method.learnability_rollouts=1",
+                      "method.induction_inputs=2", "method.sandbox.workers=1")
+    placed = place_local(cfg, model, tokenizer)
+    azr = METHODS.get("azr")(cfg, MethodContext(tokenizer, placed.learner, 4096))
+    try:
+        azr.prepare(placed.engine)
+        batch = azr.rollout(1, placed.engine)
+    finally:
+        azr.close()
+    fences = {"\n```input\n", "\n```message\n"}
+    written_rows = 0
+    for ids, mask in zip(batch.completion_ids, batch.completion_mask):
+        runs, current = [], []
+        for t, m in zip(ids, mask):
+            if not m:
+                current.append(t)
+            elif current:
+                runs.append(current)
+                current = []
+        runs += [current] if current else []
+        assert {tokenizer.decode(r) for r in runs} <= fences
+        written_rows += bool(runs)
+    assert written_rows >= 2
+    t = batch.to_tensors(tokenizer.pad_token_id)
+    for i, (p, mask) in enumerate(zip(batch.prompt_ids, batch.completion_mask)):
+        assert t["loss_mask"][i, len(p):len(p) + len(mask)].tolist() == [float(m) for m in mask]
+    assert int(t["loss_mask"].sum()) == sum(batch.trained_lengths()) < sum(len(c) for c in batch.completion_ids)

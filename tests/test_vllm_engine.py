@@ -79,6 +79,14 @@ def test_same_seed_same_samples(engine, small_model):
     assert [[c.token_ids for c in s] for s in a] == [[c.token_ids for c in s] for s in b]
 
 
+def test_equal_prompts_in_one_call_get_different_samples(engine, small_model):
+    """Each request has its own seed (derived from the call's): equal prompts are independent draws."""
+    tokenizer, _ = small_model
+    prompt = _prompts(tokenizer)[1]
+    out = engine.generate([prompt] * 4, SamplingParams(max_new_tokens=12, temperature=1.0, n=1, seed=4))
+    assert len({tuple(s[0].token_ids) for s in out}) > 1
+
+
 def test_score_is_teacher_forced(engine, small_model):
     tokenizer, model = small_model
     seqs = [p + [5, 6, 7] for p in _prompts(tokenizer)]

@@ -21,6 +21,7 @@ import tempfile
 import torch
 
 from rlpretrain.rollout.base import ROLLOUT_ENGINES, Completion, RolloutEngine, SamplingParams
+from rlpretrain.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +88,15 @@ class VLLMEngine(RolloutEngine):
             self.llm.sleep(level=self.cfg.vllm.sleep_level)
             self.asleep = True
 
-    def _sampling(self, params: SamplingParams, **extra):
+    def _sampling(self, params: SamplingParams, seed: int | None = None, **extra):
         from vllm import SamplingParams as VSamplingParams
 
         greedy = params.temperature <= 0
         return VSamplingParams(
             n=params.n, temperature=0.0 if greedy else params.temperature, top_p=params.top_p,
             max_tokens=params.max_new_tokens, stop_token_ids=list(params.stop_token_ids),
-            stop=list(params.stop_strings) or None, include_stop_str_in_output=True, seed=params.seed,
+            stop=list(params.stop_strings) or None, include_stop_str_in_output=True,
+            seed=params.seed if seed is None else seed,
             logprobs=0, skip_special_tokens=False, detokenize=bool(params.stop_strings), **extra,
         )
 
@@ -105,8 +107,10 @@ class VLLMEngine(RolloutEngine):
             raise ValueError("every prompt needs at least one token")
         self.check_params(params, len(prompts))
         self._wake()
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], self._sampling(params),
-                                    use_tqdm=False)
+        # one seed per request: vLLM seeds each request on its own, so with one shared seed equal prompts
+        # (AZR's seeding proposals, repeated eval items) would all get the same completions
+        per_request = [self._sampling(params, seed=derive_seed(params.seed, i, "vllm-request")) for i in range(len(prompts))]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], per_request, use_tqdm=False)
         self._sleep()  # the learner trains next
         return [[Completion(token_ids=list(o.token_ids),
                             logprobs=[float(lp[t].logprob) for lp, t in zip(o.logprobs, o.token_ids)],

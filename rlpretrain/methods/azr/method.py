@@ -58,21 +58,29 @@ def check_config(m) -> None:
         raise ValueError(f"method.zero_reward must be one of {list(ZERO_REWARD_MODES)}, got '{m.zero_reward}'")
 
 
-def admit(task: Task, buffer: TaskBuffer, heldout: list[Task]) -> bool:
-    """A valid proposal joins its buffer unless it is one of the frozen held-out tasks (never trained on)."""
-    return all(task.key() != h.key() for h in heldout) and buffer.add(task)
+def is_held_out(task: Task, heldout: dict[str, list[Task]]) -> bool:
+    """Is this task's content (program and input(s)) one of the held-out tasks', of any type? A
+    deduction and an abduction task with one program and input are the same triple: one held out
+    must not reach the other buffer, where references and the solver would see it."""
+    return any(task.key()[1:] == h.key()[1:] for tasks in heldout.values() for h in tasks)
 
 
-def place_seeded(task: Task, buffer: TaskBuffer, heldout: list[Task], heldout_per_type: int) -> str:
-    """Where a valid proposal of the seeding phase goes: 'duplicate' (already in the buffer or held
-    out), 'heldout' while fewer than `heldout_per_type` are set aside, else 'buffer'. A held-out task
-    is thus never one the buffer (and so the solver) has."""
-    if task in buffer or any(task.key() == h.key() for h in heldout):
+def admit(task: Task, buffers: dict[str, TaskBuffer], heldout: dict[str, list[Task]]) -> bool:
+    """A valid proposal joins its buffer unless it is a frozen held-out task (never trained on)."""
+    return not is_held_out(task, heldout) and buffers[task.type].add(task)
+
+
+def place_seeded(task: Task, buffers: dict[str, TaskBuffer], heldout: dict[str, list[Task]], heldout_per_type: int) -> str:
+    """Where a valid proposal of the seeding phase goes: 'duplicate' (already in its buffer or held
+    out), 'heldout' while its type has fewer than `heldout_per_type` set aside and no buffer holds
+    its program and input(s), else 'buffer'. A held-out task is thus never one the solver has seen."""
+    if task in buffers[task.type] or is_held_out(task, heldout):
         return "duplicate"
-    if len(heldout) < heldout_per_type:
-        heldout.append(task)
+    in_a_buffer = any(task.key()[1:] == b.key()[1:] for buf in buffers.values() for b in buf.tasks)
+    if len(heldout[task.type]) < heldout_per_type and not in_a_buffer:
+        heldout[task.type].append(task)
         return "heldout"
-    buffer.add(task)
+    buffers[task.type].add(task)
     return "buffer"
 
 
@@ -140,7 +148,7 @@ class AZR(Method):
             for row in rows:
                 task = row["validated"].task
                 if task is not None:
-                    place_seeded(task, self.buffers[task.type], self.heldout[task.type], m.heldout_per_type)
+                    place_seeded(task, self.buffers, self.heldout, m.heldout_per_type)
             rejected = Counter(row["validated"].reason.split(":")[0] for row in rows if not row["validated"].valid)
             log.info("AZR seeding round %d: %s; rejected: %s", rnd + 1, self._sizes(), dict(rejected.most_common()))
         raise SeedingError(
@@ -190,7 +198,7 @@ class AZR(Method):
         proposed = self._propose(engine, rng, derive_seed(self.seed, step, "azr-propose"), m.batch_per_task_role)
         for row in proposed:
             if row["validated"].task is not None:
-                admit(row["validated"].task, self.buffers[row["type"]], self.heldout[row["type"]])
+                admit(row["validated"].task, self.buffers, self.heldout)
         t1 = time.perf_counter()
 
         # learnability: n solver rollouts per valid proposal (not trained on); then B solver tasks per type
@@ -262,4 +270,4 @@ class AZR(Method):
         step_seconds = time.perf_counter() - self._started
         batch.timings["time/azr_step"] = step_seconds
         batch.timings["time/execute_share"] = batch.timings["time/execute"] / step_seconds
-        return {**self._stats, "response_len_mean": statistics.fmean(len(c) for c in batch.completion_ids)}
+        return {**self._stats, "response_len_mean": statistics.fmean(batch.trained_lengths())}  # sampled tokens

@@ -118,6 +118,8 @@ def propose_prompt(task_type: str, *, references: list[Task] = (), source: Task 
     (its input shows the input format: a small model otherwise writes calls such as `f(1)`)."""
     rules = RULES.format(banned=", ".join(banned), timeout=timeout)
     if task_type == "induction":
+        if source is None:
+            raise ValueError("an induction proposal prompt needs the source task whose program it shows")
         return PROPOSE["induction"].format(n=n_inputs, program=source.program, example=source.input, args=ARGS_FORMAT)
     refs = "\n\n".join(reference_block(t) for t in references)
     return PROPOSE[task_type].format(rules=rules, args=ARGS_FORMAT, references=refs)
