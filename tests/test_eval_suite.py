@@ -110,6 +110,7 @@ def test_a_killed_evaluation_resumes_to_what_an_unbroken_one_writes(engine, tmp_
     (dict(k=4, temperature=0.0), "greedy decoding \\(temperature 0\\) gives k=4 identical samples"),
     (dict(k=2, temperature=1.0, pass_k=[4]), "pass_k \\[4\\] outside 1..k=2"),
     (dict(top_p=0.0), "top_p must be in \\(0, 1\\]"),
+    (dict(template="fewshot"), "benchmark 'sums_test' has no template 'fewshot'; available: plain"),
 ])
 def test_bad_protocols_fail_with_their_reason(engine, tmp_path, run, message):
     eng, tok = engine

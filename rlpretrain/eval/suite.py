@@ -162,7 +162,9 @@ def check_suite(suite: EvalConfig) -> None:
     if not suite.benchmarks:
         raise ValueError(f"eval suite '{suite.suite}' has no benchmarks (choose a suite: eval=NAME, conf/eval/)")
     for run in suite.benchmarks:
-        BENCHMARKS.get(run.name)
+        bench = BENCHMARKS.get(run.name)
+        if run.template and run.template not in bench.templates:
+            raise ValueError(f"benchmark '{run.name}' has no template '{run.template}'; available: {', '.join(bench.templates)}")
         if run.grader:
             GRADERS.get(run.grader)
         run.check()

@@ -14,7 +14,9 @@ Templates, as the paper's two modes; both score a position with the functions th
   is compared by id with the gold token (grader `next_token`).
 - `reasoning`: the RPT prompt (rlpretrain/prompts/rpt.py, the run's template; it applies the chat
   template itself, so the suite's `chat` stays false), a sampled `<think> … </think> \\boxed{y}`
-  response, y's prefix-match reward (rewards/prefix_match.py; grader `prefix_match`).
+  response, y's prefix-match reward (rewards/prefix_match.py; grader `prefix_match`). Its sampling
+  (temperature, max_new_tokens, samples) is the suite entry's, not the run's evaluation settings:
+  set them to the run's to compare with its own evaluation.
 """
 
 from __future__ import annotations
