@@ -24,7 +24,8 @@ def azr_cfg(model_cache, tmp_path):
         return compose_cfg(
             "experiment=azr_quickstart", "model=tiny", *SMALL_MODEL, f"model.cache_dir={model_cache}",
             f"run_dir={run_dir or tmp_path / 'run'}", "method.prompt_format=none", "method.max_prompt_tokens=200",
-            "method.batch_per_task_role=2", "method.learnability_rollouts=2", "method.seed_buffer_size=0",
+            "method.batch_per_task_role=2", "method.seed_batch_per_type=2", "method.learnability_rollouts=2",
+            "method.seed_buffer_size=0",
             "method.heldout_per_type=0", "method.sandbox.workers=1", "rollout.max_new_tokens=12",
             "checkpoint.dtype=float32", "checkpoint.optimizer=true", "tracking.progress=false", *overrides)
     return make
