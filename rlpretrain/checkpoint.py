@@ -52,6 +52,14 @@ def list_checkpoints(root: Path) -> list[Path]:
 WEIGHT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def first_and_last(run_dir: Path) -> list[tuple[str, Path]]:
+    """("before", the first checkpoint) and ("after", the last): what a before/after evaluation compares."""
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if len(ckpts) < 2:
+        raise FileNotFoundError(f"{run_dir}: needs the first and a later checkpoint, found {[c.name for c in ckpts]}")
+    return [("before", ckpts[0]), ("after", ckpts[-1])]
+
+
 def cast_weight_files(directory: Path, dtype: str) -> None:
     """Rewrite every safetensors file under directory (policy, EMA, ...) with its float tensors in dtype."""
     import json

@@ -86,3 +86,30 @@ def test_resume_is_exact_with_buffers(azr_cfg, tmp_path):
     wa = load_file(full / "checkpoints/step_000004/policy/model.safetensors")
     wb = load_file(half / "checkpoints/step_000004/policy/model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+HELDOUT = {"deduction": [Task("deduction", "def f(a):\n    return a * 2", "3", 6)],
+           "abduction": [Task("abduction", "def f(a):\n    return a + 1", "1", 2)],
+           "induction": [Task("induction", "def f(a):\n    return -a", inputs=("1", "2"), outputs=(-1, -2),
+                              message="negates", visible=1)]}
+
+
+def check_heldout_evaluation(run_dir: Path, last: str) -> dict:
+    """Freeze hand-made held-out tasks into a trained run and score its first and last checkpoint."""
+    from rlpretrain.methods.azr.heldout import evaluate_run
+
+    (run_dir / "azr").mkdir(parents=True, exist_ok=True)
+    (run_dir / "azr" / "heldout.json").write_text(json.dumps({t: [x.to_dict() for x in v] for t, v in HELDOUT.items()}))
+    out = evaluate_run(run_dir)
+    assert [out[label]["checkpoint"] for label in ("before", "after")] == ["step_000000", last]
+    for label in out:
+        assert list(out[label]["types"]) == list(HELDOUT)
+        for v in out[label]["types"].values():
+            assert v["tasks"] == 1 and 0 <= v["right"] <= v["well_formed"] <= 1
+    assert json.loads((run_dir / "azr" / "heldout_eval.json").read_text()) == out
+    return out
+
+
+def test_heldout_evaluation_scores_the_first_and_the_last_checkpoint(azr_cfg, tmp_path):
+    train(azr_cfg("trainer.max_steps=1"))
+    check_heldout_evaluation(tmp_path / "run", "step_000001")

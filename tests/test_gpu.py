@@ -255,3 +255,8 @@ def test_azr_two_steps(model_cache, tmp_path):
                       "method.learnability_rollouts=2", "method.seed_buffer_size=0", "method.heldout_per_type=0",
                       "method.sandbox.workers=1", "rollout.max_new_tokens=12", "tracking.progress=false")
     _trains(cfg, 2)
+    from tests.test_azr_e2e import check_heldout_evaluation
+
+    torch.cuda.reset_peak_memory_stats()
+    check_heldout_evaluation(Path(cfg.run_dir), "step_000002")  # the checkpoints answer on the run's device
+    _on_device()

@@ -50,22 +50,17 @@ def heldout_docs(run_cfg, tokenizer, max_tokens: int) -> list[list[int]]:
 
 
 def evaluate_run(run_dir: Path, max_tokens: int = 512) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from rlpretrain.checkpoint import list_checkpoints
+    from rlpretrain.checkpoint import first_and_last
+    from rlpretrain.models.loading import load_policy, pick_device
     from rlpretrain.run import load_run_config
 
     run_cfg = load_run_config(run_dir)
     if run_cfg is None:
         raise FileNotFoundError(f"{run_dir} has no run.yaml: not a run directory")
-    ckpts = list_checkpoints(run_dir / "checkpoints")
-    if len(ckpts) < 2:
-        raise FileNotFoundError(f"{run_dir}: needs the first and a later checkpoint, found {[c.name for c in ckpts]}")
-    tokenizer = AutoTokenizer.from_pretrained(ckpts[0] / "policy")
-    docs = heldout_docs(run_cfg, tokenizer, max_tokens)
-    out = {}
-    for label, ckpt in (("before", ckpts[0]), ("after", ckpts[-1])):
-        model = AutoModelForCausalLM.from_pretrained(ckpt / "policy", dtype=torch.float32)
+    docs, out = None, {}
+    for label, ckpt in first_and_last(run_dir):
+        tokenizer, model = load_policy(ckpt / "policy", "float32", pick_device(run_cfg.device))
+        docs = docs or heldout_docs(run_cfg, tokenizer, max_tokens)
         out[label] = {"checkpoint": ckpt.name, **loss_and_accuracy(model, docs)}
     (run_dir / "eval").mkdir(exist_ok=True)
     (run_dir / "eval" / "heldout_ntp.json").write_text(json.dumps(out, indent=2))

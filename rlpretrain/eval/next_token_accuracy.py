@@ -288,16 +288,13 @@ def evaluate_run_start(cfg) -> dict:
 
 
 def evaluate_run_end(cfg, state: dict) -> dict | None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from rlpretrain.checkpoint import list_checkpoints
-    from rlpretrain.models.loading import DTYPES, pick_device
+    from rlpretrain.models.loading import load_policy, pick_device
 
     if not cfg.method.eval.after:
         return None
     last = list_checkpoints(Path(cfg.run_dir) / "checkpoints")[-1]
-    tokenizer = AutoTokenizer.from_pretrained(last / "policy")
-    model = AutoModelForCausalLM.from_pretrained(last / "policy", dtype=DTYPES[cfg.model.dtype]).to(pick_device(cfg.device)).eval()
+    tokenizer, model = load_policy(last / "policy", cfg.model.dtype, pick_device(cfg.device))
     after = evaluate_model(model, tokenizer, state["docs"], state["items"], state["opts"])
     write_result(after, Path(cfg.run_dir) / "eval", "after", f"after training ({last.name})")
     if state["before"] is not None:

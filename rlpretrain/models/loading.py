@@ -77,3 +77,12 @@ def load_model_and_tokenizer(cfg, device: torch.device):
     if cfg.add_think_tokens:
         ensure_think_tokens(tokenizer, model, init=cfg.think_token_init)
     return tokenizer, model.to(device)
+
+
+def load_policy(directory: Path, dtype: str, device: torch.device):
+    """(tokenizer, model in eval mode on `device`) of a saved policy, e.g. CHECKPOINT/policy."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=DTYPES[dtype]).to(device).eval()
+    return tokenizer, model

@@ -14,9 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from rlpretrain.checkpoint import list_checkpoints
+from rlpretrain.checkpoint import first_and_last
 from rlpretrain.methods.azr.checks import check_answers
 from rlpretrain.methods.azr.executor import Executor
 from rlpretrain.methods.azr.generation import generate
@@ -24,6 +22,7 @@ from rlpretrain.methods.azr.parsing import parse_solution
 from rlpretrain.methods.azr.prompting import Prompter
 from rlpretrain.methods.azr.tasks import Task
 from rlpretrain.methods.azr.templates import solve_request
+from rlpretrain.models.loading import load_policy, pick_device
 from rlpretrain.rollout.hf import HFEngine
 from rlpretrain.run.record import load_run_config
 
@@ -44,23 +43,18 @@ def solver_accuracy(model, tokenizer, cfg, tasks: list[Task], executor: Executor
 
 
 def evaluate_run(run_dir: Path) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     cfg = load_run_config(run_dir)
     path = run_dir / "azr" / "heldout.json"
     if cfg is None or not path.exists():
         raise FileNotFoundError(f"{run_dir}: not an AZR run with held-out tasks (method.heldout_per_type > 0)")
     tasks = [Task.from_dict(d) for v in json.loads(path.read_text()).values() for d in v]
-    ckpts = list_checkpoints(run_dir / "checkpoints")
-    if len(ckpts) < 2:
-        raise FileNotFoundError(f"{run_dir}: needs the first and a later checkpoint, found {[c.name for c in ckpts]}")
-    tokenizer = AutoTokenizer.from_pretrained(ckpts[0] / "policy")
+    compared = first_and_last(run_dir)
     s = cfg.method.sandbox
     executor = Executor(s.workers, s.mode, s.timeout, s.memory_mb)
     out = {}
     try:
-        for label, ckpt in (("before", ckpts[0]), ("after", ckpts[-1])):
-            model = AutoModelForCausalLM.from_pretrained(ckpt / "policy", dtype=torch.float32)
+        for label, ckpt in compared:
+            tokenizer, model = load_policy(ckpt / "policy", "float32", pick_device(cfg.device))
             out[label] = {"checkpoint": ckpt.name, "types": solver_accuracy(model, tokenizer, cfg, tasks, executor)}
     finally:
         executor.close()
