@@ -61,7 +61,8 @@ def shuffled_thinking(out: Path, dest: Path, seed: int) -> Path:
     rows = load_shards(out)
     order = list(range(len(rows)))
     random.Random(derive_seed(seed, 0, "tpt_shuffled_thoughts")).shuffle(order)
-    shuffled = rows.remove_columns("thinking").add_column("thinking", [rows["thinking"][i] for i in order])
+    thinking = list(rows["thinking"])  # the column once: indexing it per row re-reads it each time
+    shuffled = rows.remove_columns("thinking").add_column("thinking", [thinking[i] for i in order])
     dest.mkdir(parents=True, exist_ok=True)
     shuffled.to_parquet(str(dest / "shard_000000.parquet"))
     return dest
