@@ -106,25 +106,27 @@ class RPT(Method):
         decode = self.tokenizer.decode
         rows = []  # one per sample
         for k, ((ctx, target), prompt, samples) in enumerate(zip(pairs, prompts, generations)):
-            target_bytes = token_bytes(self.tokenizer, target)
+            # once per context, not per sample: a context decodes up to max_context tokens
+            target_bytes, prompt_text, target_text = token_bytes(self.tokenizer, target), decode(prompt), decode(target)
             for s in samples:
                 text = decode(s.token_ids, skip_special_tokens=False)
                 rows.append({"prompt_ids": prompt, "completion_ids": s.token_ids, "logprobs": s.logprobs,
                              "finish": s.finish_reason, "text": text, "prediction": extract_boxed(text, self.cfg.think_close),
-                             "context_ids": ctx, "target_ids": target, "target_bytes": target_bytes, "group": k})
+                             "context_ids": ctx, "target_ids": target, "target_bytes": target_bytes, "group": k,
+                             "prompt_text": prompt_text, "target_text": target_text})
         inputs = {"predictions": [r["prediction"] for r in rows],
                   "target_token_bytes": [r["target_bytes"] for r in rows],
                   "target_ids": [r["target_ids"] for r in rows]}
         if self.needs_prob:
             inputs["prediction_first_token_prob"] = self._first_token_probs(rows)
-        rewards, per_fn = combine_rewards(self.rewards, [decode(r["prompt_ids"]) for r in rows],
+        rewards, per_fn = combine_rewards(self.rewards, [r["prompt_text"] for r in rows],
                                           [r["text"] for r in rows], inputs,
                                           completion_ids=[r["completion_ids"] for r in rows], step=step)
         columns = {
             "prediction": [r["prediction"] for r in rows],
             "format_error": [r["prediction"] is None for r in rows],
             "target_ids": [r["target_ids"] for r in rows],
-            "target_text": [decode(r["target_ids"]) for r in rows],
+            "target_text": [r["target_text"] for r in rows],
         }
         columns.update({f"reward/{name}": values for name, values in per_fn.items()})
         return RolloutBatch(
