@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from rlpretrain.sandbox import Job, Limits, Result, SandboxPool
+from rlpretrain.sandbox import Job, Limits, SandboxPool
 
 
 class Executor:

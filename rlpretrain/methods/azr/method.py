@@ -236,7 +236,7 @@ class AZR(Method):
             prompt_ids=[r["prompt_ids"] for r in rows], completion_ids=[r["completion"].token_ids for r in rows],
             sampling_logprobs=[r["completion"].logprobs for r in rows],
             finish_reasons=[r["completion"].finish_reason for r in rows], rewards=[r["reward"] for r in rows],
-            completion_mask=[r["completion"].sampled for r in rows],
+            completion_mask=[r["completion"].sampled for r in rows], temperature=self.prompter.rollout.temperature,
             group=list(range(len(rows))), policy_version=self.ctx.version,
             role=[role_id(r["type"], r["role"]) for r in rows],
             columns={"task_type": [r["type"] for r in rows], "azr_role": [r["role"] for r in rows],

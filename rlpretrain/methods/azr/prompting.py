@@ -29,6 +29,7 @@ class Prompter:
         self.stop_strings = list(rollout_cfg.stop_strings) + (["</answer>"] if think else []) + (
             ["```"] if scaffold_blocks else [])
         self.truncated = 0  # prompts cut to max_prompt_tokens since the last take_truncated()
+        self._fences: dict[str, list[int]] = {}
 
     @classmethod
     def from_config(cls, tokenizer, cfg) -> "Prompter":
@@ -40,8 +41,10 @@ class Prompter:
         return opened_block(block) if self.scaffold_blocks else ""
 
     def fence_ids(self, block: str) -> list[int]:
-        """The tokens the scaffold writes after a closed block to open the next one."""
-        return self.tokenizer("\n" + opened_block(block), add_special_tokens=False)["input_ids"]
+        """The tokens the scaffold writes after a closed block to open the next one (tokenized once per block)."""
+        if block not in self._fences:
+            self._fences[block] = self.tokenizer("\n" + opened_block(block), add_special_tokens=False)["input_ids"]
+        return list(self._fences[block])
 
     def ids(self, prompt: str, block: str) -> list[int]:
         """Token ids of the prompt whose response must hold a ```block (the first one asked for)."""
