@@ -23,6 +23,7 @@ from rlpretrain.data.documents import DataConfig
 from rlpretrain.eval.config import EvalConfig
 from rlpretrain.launch.placement import LauncherConfig
 from rlpretrain.learner.config import LearnerConfig
+from rlpretrain.methods.azr.config import AZRConfig
 from rlpretrain.methods.rlp import RLPConfig
 from rlpretrain.methods.rpt_config import RPTConfig
 from rlpretrain.methods.tpt.generate import TPTGenerateConfig
@@ -70,14 +71,13 @@ class Config:
 # renamed keys -> their new names, for the unknown-key error (RLP's thought tags took the name every method uses)
 RENAMED = {"thought_open": "think_open", "thought_close": "think_close"}
 METHOD_SCHEMAS = {"rlp": RLPConfig, "rpt": RPTConfig, "tpt_generate": TPTGenerateConfig, "ntp": NTPConfig,
-                  "tpt_pipeline": TPTPipelineConfig}
+                  "tpt_pipeline": TPTPipelineConfig, "azr": AZRConfig}
 
 
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    from rlpretrain.methods.azr.config import AZRConfig  # here: the methods package imports this module
-    for name, schema in {**METHOD_SCHEMAS, "azr": AZRConfig}.items():
+    for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="schema/method", name=name, node=schema)
 
 

@@ -1,5 +1,5 @@
 """The learner's schema (`learner` group): optimizer, micro-batching, precision, efficiency options,
-DeepSpeed and LoRA. Plain dataclasses with no torch, so `rlpretrain.config` can assemble them cheaply."""
+DeepSpeed and LoRA. Plain dataclasses, kept beside the learner and assembled by `rlpretrain.config`."""
 
 from __future__ import annotations
 
