@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from rlpretrain.eval.next_token_accuracy import is_rpt_run
+
 
 def _run_dir(checkpoint: Path) -> Path | None:
     # RUN_DIR/checkpoints/step_N/policy
@@ -27,21 +29,19 @@ def _run_dir(checkpoint: Path) -> Path | None:
     return None
 
 
-def _is_rpt(run_cfg) -> bool:
-    return run_cfg is not None and run_cfg.method.get("name") == "rpt"
-
-
 def _run_texts(run_cfg) -> tuple[list[str] | None, str]:
     """The run's own held-out documents, and where they come from; None when the run has none."""
-    from rlpretrain.data.documents import load_documents
+    from rlpretrain.data.documents import load_documents, split_holdout
 
     m = run_cfg.method
-    if _is_rpt(run_cfg) and m.eval.holdout_docs > 0:
-        from rlpretrain.methods.rpt import split_holdout
+    if is_rpt_run(run_cfg) and m.eval.holdout_docs > 0:
         return split_holdout(load_documents(run_cfg.data, run_cfg.seed), m.eval.holdout_docs)[1], \
             f"the run's held-out documents (method.eval.holdout_docs={m.eval.holdout_docs})"
     src = m.get("eval_source")
-    if src:  # a next-token run's held-out source (method.eval_source), loaded as its trainer loads it
+    # A next-token run's held-out source (method.eval_source), through the plain document loader: all of
+    # it, with neither the trainer's method.eval_docs cap nor its eval_dedup, and a tpt source read as hf
+    # (the trainer's eval_docs() does both; this scores the source the run names, not its exact eval set).
+    if src:
         data = SimpleNamespace(source=src.source if src.source != "tpt" else "hf", path=src.get("path"),
                                name=src.get("data_name"), data_files=src.get("data_files"), split=src.get("split", "train"),
                                text_column=src.get("text_column", "text"), num_docs=src.get("num_docs", 2000),
@@ -73,10 +73,9 @@ def _load_texts(args, run_cfg) -> list[str]:
     return texts[-args.holdout:] if args.holdout else texts
 
 
-# command-line flag -> EvalOptions field; a flag left out takes the run's value (or EvalOptions' default)
-OPTION_FLAGS = {"thresholds": "thresholds", "modes": "modes", "template": "template", "min_context": "min_context",
-                "max_context": "max_context", "target_tokens": "target_tokens", "max_new_tokens": "max_new_tokens",
-                "temperature": "temperature", "samples": "samples", "seed": "seed"}
+# command-line flags named as EvalOptions fields; a flag left out takes the run's value (or EvalOptions' default)
+OPTION_FLAGS = ("thresholds", "modes", "template", "min_context", "max_context", "target_tokens", "max_new_tokens",
+                "temperature", "samples", "seed")
 
 
 def eval_options(args, run_cfg):
@@ -84,7 +83,7 @@ def eval_options(args, run_cfg):
     then the flags given on the command line."""
     from rlpretrain.eval.next_token_accuracy import EvalOptions, options_from_cfg
 
-    if _is_rpt(run_cfg):
+    if is_rpt_run(run_cfg):
         opts = options_from_cfg(run_cfg)
     elif run_cfg is not None:
         m, r = run_cfg.method, run_cfg.rollout
@@ -92,7 +91,7 @@ def eval_options(args, run_cfg):
                            think_open=m.get("thought_open", "<think>"), think_close=m.get("thought_close", "</think>"))
     else:
         opts = EvalOptions(max_new_tokens=256, temperature=0.8)
-    given = {field: getattr(args, flag) for flag, field in OPTION_FLAGS.items() if getattr(args, flag) is not None}
+    given = {flag: getattr(args, flag) for flag in OPTION_FLAGS if getattr(args, flag) is not None}
     for key in ("thresholds", "modes"):
         if key in given:
             given[key] = tuple(given[key])
@@ -106,7 +105,7 @@ def _run_positions(args, run_dir: Path | None, run_cfg):
     path = run_dir / "eval" / "positions.json" if run_dir is not None else None
     own_choice = (args.data, args.min_context, args.num_positions, args.thresholds, args.seed, args.proxy,
                   args.top_k, args.holdout)
-    if not _is_rpt(run_cfg) or not path.exists() or any(x is not None and x != 0 for x in own_choice):
+    if not is_rpt_run(run_cfg) or not path.exists() or any(x is not None and x != 0 for x in own_choice):
         return None
     return read_positions(path)
 
@@ -167,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         proxy = model if proxy_path is None else AutoModelForCausalLM.from_pretrained(proxy_path, dtype=dtype).to(device).eval()
         print(f"proxy for the entropy splits: {proxy_path or ckpt}", file=sys.stderr)
-        top_k = args.top_k or (run_cfg.method.entropy_top_k if _is_rpt(run_cfg) else 16)
-        num = args.num_positions or (run_cfg.method.eval.num_positions if _is_rpt(run_cfg) else 200)
+        top_k = args.top_k or (run_cfg.method.entropy_top_k if is_rpt_run(run_cfg) else 16)
+        num = args.num_positions or (run_cfg.method.eval.num_positions if is_rpt_run(run_cfg) else 200)
         entropies = document_entropies(proxy, docs, k=top_k, pad_id=tokenizer.pad_token_id)
         items = select_positions(docs, entropies, min(opts.thresholds), num, opts.min_context, opts.seed)
     result = evaluate_model(model, tokenizer, docs, items, opts)

@@ -60,6 +60,11 @@ def split_names(thresholds) -> list[str]:
     return [SPLIT_NAMES[i] if len(thresholds) == 3 else f"split{i}" for i in range(len(thresholds))]
 
 
+def is_rpt_run(run_cfg) -> bool:
+    """Is this run configuration (a run.yaml) an RPT run's?"""
+    return run_cfg is not None and run_cfg.method.get("name") == "rpt"
+
+
 def splits_of(entropy: float, thresholds) -> list[str]:
     """The (nested) splits a position belongs to: every split whose threshold its entropy exceeds."""
     return [name for name, th in zip(split_names(thresholds), thresholds) if entropy > th]
@@ -160,7 +165,7 @@ def accuracy_rows(items, per_mode: dict[str, list[float]], thresholds) -> list[d
     rows = []
     for mode, values in per_mode.items():
         for name, th in zip(split_names(thresholds), thresholds):
-            chosen = [v for it, v in zip(items, values) if name in splits_of(it.entropy, thresholds)]
+            chosen = [v for it, v in zip(items, values) if it.entropy > th]
             rows.append({"mode": mode, "split": name, "threshold": th, "n": len(chosen),
                          "accuracy": 100.0 * sum(chosen) / len(chosen) if chosen else float("nan")})
     return rows

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlpretrain.eval.benchmarks.base import BENCHMARKS, Benchmark, DatasetSpec, Example
-from rlpretrain.eval.next_token_accuracy import (EvalItem, EvalOptions, context_ids, heldout_docs,
+from rlpretrain.eval.next_token_accuracy import (EvalItem, EvalOptions, context_ids, heldout_docs, is_rpt_run,
                                                  options_from_cfg, read_positions, reasoning_prediction,
                                                  reasoning_prompt, splits_of, target_bytes)
 
@@ -64,7 +64,7 @@ class NextToken(Benchmark):
         items = read_positions(path)
         run_dir = path.parent.parent
         run_cfg = load_run_config(run_dir)
-        if run_cfg is None or run_cfg.method.get("name") != "rpt":
+        if not is_rpt_run(run_cfg):
             raise ValueError(f"{path}: positions index the held-out documents of the RPT run that chose them, and "
                              f"{run_dir} holds no RPT run (run.yaml)")
         self.opts = options_from_cfg(run_cfg)
